@@ -1,0 +1,141 @@
+"""Settings: ``flowcast.toml`` plus ``FLOWCAST_*`` environment overrides.
+
+The file has one table per section (``[kafka]``, ``[topics]``, ``[time]``, ...). Any setting can
+be overridden from the environment as ``FLOWCAST_<SECTION>_<KEY>`` in upper case, e.g.
+``FLOWCAST_KAFKA_BOOTSTRAP=127.0.0.1:9092`` or ``FLOWCAST_TIME_ROAD_BUCKET_S=600``. Precedence,
+lowest to highest: defaults, the file, the environment, command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flowcast.errors import FlowcastUserError
+
+ENV_PREFIX = "FLOWCAST_"
+DEFAULT_CONFIG_FILE = "flowcast.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KafkaSettings(_Section):
+    """How to reach the broker and how this process joins the consumer group."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    group_id: str = "flowcast-engine"
+    client_id: str = "flowcast"
+
+
+class TopicSettings(_Section):
+    """Topic names (DESIGN.md's defaults) and how ``flowcast topics create`` makes them."""
+
+    road_readings: str = "flowcast.road.readings"
+    spot_readings: str = "flowcast.spot.readings"
+    road_conditions: str = "flowcast.road.conditions"
+    spot_forecasts: str = "flowcast.spot.forecasts"
+    spot_alerts: str = "flowcast.spot.alerts"
+    deadletter: str = "flowcast.deadletter"
+    partitions: int = Field(default=6, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1)
+    retention_hours: float = Field(default=24 * 9, gt=0)  # history span (8 days) plus margin
+
+    def all_names(self) -> list[str]:
+        """Every topic name, inputs first."""
+        return [self.road_readings, self.spot_readings, self.road_conditions,
+                self.spot_forecasts, self.spot_alerts, self.deadletter]
+
+    def compacted(self) -> set[str]:
+        """Topics kept by key (the latest alert per spot) rather than by time."""
+        return {self.spot_alerts}
+
+
+class TimeSettings(_Section):
+    """Event-time bucketing (seconds)."""
+
+    road_bucket_s: int = Field(default=300, gt=0)
+    spot_bucket_s: int = Field(default=900, gt=0)
+    allowed_lateness_s: int = Field(default=60, ge=0)
+    idle_timeout_s: int = Field(default=30, gt=0)
+    history_days: float = Field(default=8, gt=0)
+    max_future_s: int = Field(default=300, ge=0)  # readings further ahead of the clock are refused
+
+    @model_validator(mode="after")
+    def _buckets_divide_a_day(self) -> TimeSettings:
+        for name in ("road_bucket_s", "spot_bucket_s"):
+            if 86400 % getattr(self, name):
+                raise ValueError(f"{name} must divide a day (86400 s) evenly")
+        return self
+
+
+class Settings(_Section):
+    """All of flowcast's settings."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    time: TimeSettings = TimeSettings()
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Load settings from ``path`` (default: ``./flowcast.toml`` if present), then the
+    environment, then ``overrides`` (``{"kafka": {"bootstrap": ...}}``, from CLI flags).
+
+    Raises :class:`FlowcastUserError` naming the file and the setting on any invalid value.
+    """
+    data: dict[str, dict[str, Any]] = {}
+    source = "defaults"
+    if path is None and Path(DEFAULT_CONFIG_FILE).exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        data = _read_toml(Path(path))
+        source = str(path)
+    for section, values in _env_overrides(os.environ if environ is None else environ).items():
+        data.setdefault(section, {}).update(values)
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise FlowcastUserError(
+            f"invalid setting {where} (from {source} or FLOWCAST_* environment): {first['msg']}"
+        ) from None
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise FlowcastUserError(f"config file {path} does not exist; pass an existing --config")
+    except tomllib.TOMLDecodeError as err:
+        raise FlowcastUserError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    sections = sorted(Settings.model_fields, key=len, reverse=True)
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        for section in sections:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1:]
+                if key in Settings.model_fields[section].annotation.model_fields:
+                    out.setdefault(section, {})[key] = raw  # pydantic coerces the text
+                break
+    return out
+

@@ -1,0 +1,1 @@
+"""Sources and decoding: Kafka, the in-process bus, dataset replay, the simulator, CSV import."""

@@ -1,0 +1,1 @@
+"""Datasets (xarray on disk), forecasters, baselines, training, backtests and metrics."""

@@ -1,0 +1,1 @@
+"""Road levels, alert lifecycle, Kafka sinks, HTTP API and pages."""
