@@ -1,31 +1,58 @@
 """The ``flowcast`` command line: one entry point, one module per subcommand.
 
+Subcommands are imported only when invoked, so ``flowcast --help`` stays fast and a heavy
+dependency (Numba, LightGBM) is loaded only by the commands that need it.
+
 Exit codes: 0 success, 2 a user error (one line saying what to change), 1 anything else.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from flowcast.cli.broker import broker
-from flowcast.cli.importcmd import import_csv
-from flowcast.cli.simulate import simulate
-from flowcast.cli.topics import topics
 from flowcast.errors import FlowcastUserError
 
+# name -> (module, attribute, one-line help shown by `flowcast --help`)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "simulate": ("flowcast.cli.simulate", "simulate",
+                 "Simulate a city: history dataset on disk, or a live stream into Kafka."),
+    "import": ("flowcast.cli.importcmd", "import_csv",
+               "Import a CSV of real detector data into a flowcast dataset."),
+    "topics": ("flowcast.cli.topics", "topics", "Create and inspect flowcast's Kafka topics."),
+    "broker": ("flowcast.cli.broker", "broker",
+               "Start a local single-node Kafka broker (KRaft) for development."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands live in their own modules, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(SUBCOMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute, _ = SUBCOMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="flowcast")
 def cli() -> None:
     """flowcast: real-time traffic and tourist-flow prediction for a city's urban brain."""
-
-
-cli.add_command(simulate)
-cli.add_command(import_csv)
-cli.add_command(topics)
-cli.add_command(broker)
 
 
 def main(argv: list[str] | None = None) -> int:
