@@ -1,0 +1,118 @@
+"""Baseline forecasters: last value, historical average by time of day, seasonal naive.
+
+They are real models in their own right: the engine serves them until a LightGBM model is
+loaded (and falls back to them when one fails), and every backtest reports them beside the
+model. All of them forecast from a *window*: the series' recent history, shape ``(N, L)``,
+oldest bucket first, whose last column is the bucket that just closed. Missing values are NaN.
+
+A forecast is ``(N, H)``: column ``j`` is the value expected ``horizons[j]`` buckets after the
+window's last bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class Forecaster(Protocol):
+    """What the engine and the backtest need from any forecaster."""
+
+    name: str
+
+    @property
+    def lookback(self) -> int:
+        """Buckets of history the forecaster reads (the window's length ``L``)."""
+        ...
+
+    def predict(self, window: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        """Forecast ``(N, H)`` from a ``(N, L)`` window for horizons in buckets ``(H,)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class LastValue:
+    """Tomorrow looks like now: the last observed (non-NaN) value within the window."""
+
+    name: str = "last_value"
+    max_age: int = 12  # buckets; older than this, a series has no last value (NaN)
+
+    @property
+    def lookback(self) -> int:
+        """Buckets of history read."""
+        return self.max_age
+
+    def predict(self, window: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        """Repeat each series' newest non-NaN value for every horizon."""
+        recent = window[:, -self.max_age :]
+        valid = ~np.isnan(recent)
+        # index of the last valid column per row (argmax on the reversed mask)
+        last = recent.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+        value = recent[np.arange(len(recent)), last]
+        value = np.where(valid.any(axis=1), value, np.nan)
+        return np.repeat(value[:, None], len(horizons), axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SeasonalNaive:
+    """The value one season earlier at the target time (a day ago by default)."""
+
+    season: int  # buckets per season, e.g. 288 five-minute buckets = one day
+    name: str = "seasonal_naive"
+
+    @property
+    def lookback(self) -> int:
+        """Buckets of history read."""
+        return self.season
+
+    def predict(self, window: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        """For horizon ``h`` take the value at ``t + h - k*season`` for the smallest k >= 1
+        that lands inside the window's past."""
+        length = window.shape[1]
+        horizons = np.asarray(horizons, dtype=np.int64)
+        seasons_back = np.ceil(horizons / self.season).astype(np.int64)
+        seasons_back = np.maximum(seasons_back, 1)
+        column = length - 1 + horizons - seasons_back * self.season
+        out = np.full((window.shape[0], len(horizons)), np.nan, dtype=np.float32)
+        inside = column >= 0
+        out[:, inside] = window[:, column[inside]]
+        return out
+
+
+@dataclass(frozen=True)
+class HistoricalAverage:
+    """The mean of the same time of day over the past ``days`` seasons (NaNs skipped)."""
+
+    season: int  # buckets per day
+    days: int = 7
+    name: str = "historical_average"
+
+    @property
+    def lookback(self) -> int:
+        """Buckets of history read."""
+        return self.season * self.days
+
+    def predict(self, window: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        """Average, for each horizon, the values at ``t + h - k*season`` for k = 1..days
+        (those inside the window). NaN where none is observed."""
+        length = window.shape[1]
+        horizons = np.asarray(horizons, dtype=np.int64)
+        out = np.full((window.shape[0], len(horizons)), np.nan, dtype=np.float32)
+        for j, h in enumerate(horizons):
+            k0 = max(1, int(np.ceil(h / self.season)))
+            columns = length - 1 + h - np.arange(k0, k0 + self.days) * self.season
+            columns = columns[columns >= 0]
+            if len(columns):
+                picked = window[:, columns]
+                count = np.sum(~np.isnan(picked), axis=1)
+                total = np.nansum(picked, axis=1)
+                out[:, j] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return out
+
+
+def default_baselines(interval_s: int) -> list[Forecaster]:
+    """The three baselines for a series with buckets of ``interval_s`` seconds."""
+    per_day = 86400 // interval_s
+    return [LastValue(), HistoricalAverage(season=per_day), SeasonalNaive(season=per_day)]
