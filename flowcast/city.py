@@ -248,7 +248,9 @@ class _Features:
             return f"{kind} '{ident}'"
         return f"feature #{position} ({kind})"
 
-    def text(self, props: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    def text(
+        self, props: Mapping[str, Any], key: str, where: str, default: str | None = None
+    ) -> str:
         value = props.get(key, default)
         if value is None:
             raise self.fail(where, f"field '{key}' is missing")
@@ -343,7 +345,9 @@ def load_city(path: str | Path) -> City:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CityFileError(f"city file {path} does not exist; pass an existing --city file") from None
+        raise CityFileError(
+            f"city file {path} does not exist; pass an existing --city file"
+        ) from None
     except OSError as err:
         raise CityFileError(f"city file {path} cannot be read: {err.strerror}") from None
     try:
@@ -458,9 +462,8 @@ def _parse_segments(
         where = fx.where("segment", position, props)
         road_class = props.get("road_class")
         if road_class not in ROAD_CLASSES:
-            raise fx.fail(
-                where, f"field 'road_class' = {road_class!r}; expected one of {', '.join(ROAD_CLASSES)}"
-            )
+            expected = ", ".join(ROAD_CLASSES)
+            raise fx.fail(where, f"field 'road_class' = {road_class!r}; expected one of {expected}")
         out["ids"].append(props["id"])
         out["name"].append(fx.text(props, "name", where, default=props["id"]))
         out["class"].append(ROAD_CLASSES.index(road_class))

@@ -8,6 +8,8 @@ lowest to highest: defaults, the file, the environment, command-line flags.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -75,12 +77,33 @@ class TimeSettings(_Section):
         return self
 
 
+class LevelSettings(_Section):
+    """Congestion-level bands by road class: speeds (km/h) at or below which a segment falls
+    to levels 2..5 (basically smooth, light, moderate, severe congestion); above the first it
+    is smooth (level 1). Defaults are the bands of Chinese urban traffic indices."""
+
+    expressway: tuple[float, float, float, float] = (65.0, 50.0, 35.0, 20.0)
+    arterial: tuple[float, float, float, float] = (40.0, 30.0, 20.0, 15.0)
+    secondary: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
+    branch: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
+    min_speed_kmh: float = Field(default=3.0, gt=0)  # floor for travel times: never infinite
+
+    @model_validator(mode="after")
+    def _bands_descend(self) -> LevelSettings:
+        for name in ("expressway", "arterial", "secondary", "branch"):
+            band = getattr(self, name)
+            if any(a <= b for a, b in itertools.pairwise(band)) or band[-1] <= 0:
+                raise ValueError(f"{name} bands must be positive and strictly descending")
+        return self
+
+
 class Settings(_Section):
     """All of flowcast's settings."""
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     time: TimeSettings = TimeSettings()
+    levels: LevelSettings = LevelSettings()
 
 
 def load_settings(
@@ -119,7 +142,7 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise FlowcastUserError(f"config file {path} does not exist; pass an existing --config")
+        raise FlowcastUserError(f"config file {path} does not exist; pass an existing --config") from None
     except tomllib.TOMLDecodeError as err:
         raise FlowcastUserError(f"config file {path} is not valid TOML: {err}") from None
 
@@ -135,7 +158,18 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             if rest.startswith(section + "_"):
                 key = rest[len(section) + 1:]
                 if key in Settings.model_fields[section].annotation.model_fields:
-                    out.setdefault(section, {})[key] = raw  # pydantic coerces the text
+                    out.setdefault(section, {})[key] = _parse_env_value(raw)
                 break
     return out
 
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Lists and tables are written as JSON (``[65, 50, 35, 20]``); scalars stay text and
+    pydantic converts them to the setting's type."""
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
