@@ -142,7 +142,8 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise FlowcastUserError(f"config file {path} does not exist; pass an existing --config") from None
+        message = f"config file {path} does not exist; pass an existing --config"
+        raise FlowcastUserError(message) from None
     except tomllib.TOMLDecodeError as err:
         raise FlowcastUserError(f"config file {path} is not valid TOML: {err}") from None
 
