@@ -24,6 +24,7 @@ so an interrupted write never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -112,15 +113,21 @@ def make_series_dataset(
 def save_dataset(dataset: FlowDataset, path: str | Path, *, overwrite: bool = True) -> Path:
     """Write ``dataset`` to the directory ``path`` atomically and return the path.
 
-    With ``overwrite=False`` an existing path is refused with a :class:`DatasetError`.
+    With ``overwrite=False`` an existing path is refused with a :class:`DatasetError`. Even with
+    ``overwrite=True`` only an empty directory or a dataset (one holding ``roads.nc`` or
+    ``spots.nc``) is replaced, never some other directory.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise DatasetError(f"{path} already exists; choose another --out or remove it")
     if path.exists() and not path.is_dir():
         raise DatasetError(f"{path} exists and is not a dataset directory; choose another --out")
+    if path.exists() and not is_replaceable(path):
+        raise DatasetError(f"{path} is a directory that does not hold a flowcast dataset; it is "
+                           "never replaced, so choose another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a dataset is shared like a file
     try:
         encoding = {"zlib": True, "complevel": 4}
         for name, ds in ((ROADS_FILE, dataset.roads), (SPOTS_FILE, dataset.spots)):
@@ -133,7 +140,11 @@ def save_dataset(dataset: FlowDataset, path: str | Path, *, overwrite: bool = Tr
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             path.rename(old)
-            tmp.rename(path)
+            try:
+                tmp.rename(path)
+            except BaseException:
+                old.rename(path)  # put the previous dataset back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(path)
@@ -141,6 +152,18 @@ def save_dataset(dataset: FlowDataset, path: str | Path, *, overwrite: bool = Tr
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def is_replaceable(path: Path) -> bool:
+    """True when the directory ``path`` may be overwritten: it is empty or holds a dataset."""
+    names = {entry.name for entry in path.iterdir()}
+    return not names or bool(names & {ROADS_FILE, SPOTS_FILE})
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_dataset(path: str | Path) -> FlowDataset:

@@ -1,0 +1,89 @@
+"""``flowcast import``: turn a CSV of real detector data into a flowcast dataset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import cast
+
+import click
+
+from flowcast.errors import DatasetError
+from flowcast.ingest.csv_import import format_summary, read_csv_dataset
+from flowcast.ingest.csv_options import UNIT_FACTORS, ImportOptions, Layout
+from flowcast.models.dataset import is_replaceable, save_dataset
+
+
+@click.command("import")
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Dataset directory to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
+@click.option("--layout", type=click.Choice(["auto", "wide", "long"]), default="auto",
+              show_default=True,
+              help="wide: a column per sensor; long: rows of sensor, time, values.")
+@click.option("--header/--no-header", default=None,
+              help="Whether the first row names the columns (default: detect).")
+@click.option("--time-column", metavar="NAME",
+              help="The time column (default: time/date/datetime/timestamp, or a first column "
+                   "of times).")
+@click.option("--time-format", metavar="FMT",
+              help="strftime format of the times, e.g. '%d/%m/%Y %H:%M' (default: detect "
+                   "M/D/YYYY H:MM, ISO 8601, epoch s/ms).")
+@click.option("--sensor-column", metavar="NAME", help="Long layout: the sensor id column.")
+@click.option("--value-column", metavar="NAME",
+              help="Long layout: the one value column to read (as --variable).")
+@click.option("--variable", type=click.Choice(list(UNIT_FACTORS)),
+              help="What the values are (default: speed for a wide CSV; every known column "
+                   "of a long one).")
+@click.option("--units", "units", multiple=True, metavar="[VARIABLE=]UNIT",
+              help="Unit of the CSV's values when not the default (km/h, vehicles, fraction): "
+                   "mph or m/s for speed, percent for occupancy. Repeatable.")
+@click.option("--start", metavar="ISO",
+              help="Time of the first row, for a CSV without a time column.")
+@click.option("--interval", metavar="STEP",
+              help="Bucket length, e.g. 5min or 15min (needed without a time column; "
+                   "inferred from it otherwise).")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True, metavar="ZONE",
+              help="How times without a UTC offset are read; the dataset stores UTC.")
+@click.option("--zero-is-missing/--keep-zeros", default=False, show_default=True,
+              help="Store exact zeros as missing (SZ-taxi's 0 means no taxi, no data).")
+@click.option("--adjacency", type=click.Path(path_type=Path, dir_okay=False),
+              help="N x N matrix CSV (nonzero = edge i->j), no header or a header of ids.")
+def import_csv(csv_path: Path, out: Path, force: bool, layout: str, header: bool | None,
+               time_column: str | None, time_format: str | None, sensor_column: str | None,
+               value_column: str | None, variable: str | None, units: tuple[str, ...],
+               start: str | None, interval: str | None, timezone: str, zero_is_missing: bool,
+               adjacency: Path | None) -> None:
+    """Import a CSV of real detector data into a flowcast dataset.
+
+    \b
+    Examples:
+      flowcast import sz_speed.csv --adjacency sz_adj.csv --out data/sz
+      flowcast import speeds.csv --start 2015-01-01T00:00 --interval 15min --out data/x
+      flowcast import readings.csv --layout long --units percent --out data/y
+    """
+    _check_out(out, force)
+    options = ImportOptions(
+        layout=cast(Layout, layout), header=header, time_column=time_column,
+        time_format=time_format, sensor_column=sensor_column, value_column=value_column,
+        variable=variable, units=units, start=start, interval=interval, timezone=timezone,
+        zero_is_missing=zero_is_missing, adjacency=adjacency, progress=True)
+    began = time.perf_counter()
+    result = read_csv_dataset(csv_path, options)
+    save_dataset(result.dataset, out, overwrite=force)
+    click.echo(format_summary(result, out))
+    click.echo(f"  took        {time.perf_counter() - began:.1f} s")
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse an existing --out before any reading: without --force, or when it is not a
+    dataset (so --force cannot wipe an unrelated directory)."""
+    if not out.exists():
+        return
+    if not force:
+        raise DatasetError(f"{out} already exists; add --force to replace it, or choose "
+                           "another --out")
+    if not out.is_dir() or not is_replaceable(out):
+        raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
+                           "replaces datasets, so choose another --out")
