@@ -1,0 +1,300 @@
+"""``flowcast simulate``: a synthetic city, as a history dataset on disk or a live Kafka stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from flowcast.city import City, load_city, save_city
+from flowcast.errors import DatasetError, FlowcastUserError
+
+DEFAULT_START = "2026-09-28T00:00"  # local time: three workdays, then National Day's golden week
+DEFAULT_DAYS = 7.0
+DEFAULT_SENSORS = 500
+DEFAULT_SPOTS = 6
+FORMATS = ("json", "arrow")
+
+
+@dataclass
+class Request:
+    """The validated command line."""
+
+    city_file: Path | None
+    sensors: int
+    spots: int
+    city_out: Path | None
+    start: str | None
+    days: float | None
+    seed: int
+    out: Path | None
+    force: bool
+    kafka: str | None
+    speedup: float
+    fmt: str
+
+
+@click.command("simulate")
+@click.option("--city", "city_file", metavar="CITY", help="City registry (GeoJSON) to simulate.")
+@click.option("--sensors", metavar="N",
+              help=f"Generate a city with N road sensors (default {DEFAULT_SENSORS}).")
+@click.option("--spots", metavar="K",
+              help=f"Generated city: K scenic spots (default {DEFAULT_SPOTS}).")
+@click.option("--city-out", metavar="CITY", help="Save the generated city registry here.")
+@click.option("--start", metavar="ISO",
+              help="Start, ISO 8601; without an offset it is the city's local time "
+                   f"(default {DEFAULT_START} for --out, now for --kafka).")
+@click.option("--days", metavar="D",
+              help=f"Days to simulate (default {DEFAULT_DAYS:g} for --out; for --kafka, "
+                   "until stopped).")
+@click.option("--seed", metavar="S", default="0", show_default=True,
+              help="Random seed (non-negative integer); same seed, same data.")
+@click.option("--out", metavar="DATASET", help="Write a history dataset to this directory.")
+@click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
+@click.option("--kafka", metavar="BOOTSTRAP", help="Stream live readings into this Kafka.")
+@click.option("--speedup", metavar="X",
+              help="--kafka pacing: 1 real time (default), X times faster, 0 as fast as it can.")
+@click.option("--format", "fmt", metavar="json|arrow",
+              help="--kafka encoding: one JSON record per reading, or Arrow batch frames "
+                   "(default arrow).")
+def simulate(city_file: str | None, sensors: str | None, spots: str | None,
+             city_out: str | None, start: str | None, days: str | None, seed: str,
+             out: str | None, force: bool, kafka: str | None, speedup: str | None,
+             fmt: str | None) -> None:
+    """Simulate a city's road detectors and scenic-spot gates.
+
+    \b
+    Examples:
+      flowcast simulate --sensors 1000 --spots 5 --city-out city.geojson --out data/hist
+      flowcast simulate --city city.geojson --start 2026-10-01 --days 3 --out data/gw
+      flowcast simulate --city city.geojson --kafka 127.0.0.1:9092 --speedup 60
+    """
+    request = _validate(city_file, sensors, spots, city_out, start, days, seed, out, force,
+                        kafka, speedup, fmt)
+    city = _city(request)
+    begin = _start(request, city)
+    if request.city_out is not None:
+        _save_city(city, request.city_out)
+    if request.out is not None:
+        _write_history(request, city, begin)
+    else:
+        _stream(request, city, begin)
+
+
+# ----- validation ------------------------------------------------------------------------
+
+
+def _validate(city_file: str | None, sensors: str | None, spots: str | None,
+              city_out: str | None, start: str | None, days: str | None, seed: str,
+              out: str | None, force: bool, kafka: str | None, speedup: str | None,
+              fmt: str | None) -> Request:
+    """Check the flags' combination and values; every problem is one FlowcastUserError."""
+    if out is None and kafka is None:
+        raise FlowcastUserError("say where the simulation goes: --out DATASET (history on "
+                                "disk) or --kafka BOOTSTRAP (live stream)")
+    if out is not None and kafka is not None:
+        raise FlowcastUserError("--out and --kafka cannot be combined; run once per target")
+    if out is not None and (speedup is not None or fmt is not None):
+        raise FlowcastUserError("--speedup and --format apply to --kafka only; drop them "
+                                "with --out")
+    if kafka is not None and force:
+        raise FlowcastUserError("--force applies to --out only; drop it with --kafka")
+    if kafka is not None and not kafka.strip():
+        raise FlowcastUserError("--kafka needs a bootstrap address such as 127.0.0.1:9092")
+    if city_file is not None and (sensors is not None or spots is not None
+                                  or city_out is not None):
+        raise FlowcastUserError("--city loads an existing city; --sensors, --spots and "
+                                "--city-out generate a new one, so use one or the other")
+    request = Request(
+        city_file=Path(city_file) if city_file is not None else None,
+        sensors=_count("--sensors", sensors, DEFAULT_SENSORS),
+        spots=_count("--spots", spots, DEFAULT_SPOTS),
+        city_out=Path(city_out) if city_out is not None else None,
+        start=start,
+        days=_days(days, DEFAULT_DAYS if out is not None else None),
+        seed=_seed(seed),
+        out=Path(out) if out is not None else None,
+        force=force,
+        kafka=kafka,
+        speedup=_speedup(speedup),
+        fmt=_format(fmt),
+    )
+    if start is not None:
+        parse_start(start, None)
+    if request.out is not None:
+        _check_out(request.out, force)
+    return request
+
+
+def _count(flag: str, text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise FlowcastUserError(f"{flag} must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise FlowcastUserError(f"{flag} must be positive, got {value}")
+    return value
+
+
+def _days(text: str | None, default: float | None) -> float | None:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise FlowcastUserError(f"--days must be a number of days, got {text!r}") from None
+    if not 0 < value <= 3660 or not math.isfinite(value):
+        raise FlowcastUserError(f"--days must be more than 0 and at most 3660, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise FlowcastUserError(f"--seed must be a non-negative whole number, got {text!r}") \
+            from None
+    if value < 0:
+        raise FlowcastUserError(f"--seed must be a non-negative whole number, got {value}")
+    return value
+
+
+def _speedup(text: str | None) -> float:
+    if text is None:
+        return 1.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise FlowcastUserError(f"--speedup must be 0 (as fast as possible) or a positive "
+                                f"number, got {text!r}")
+    return value
+
+
+def _format(text: str | None) -> str:
+    if text is None:
+        return "arrow"
+    if text not in FORMATS:
+        raise FlowcastUserError(f"--format must be json or arrow, got {text!r}")
+    return text
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse an existing --out before simulating: without --force, or when it is not a
+    dataset (so --force cannot wipe an unrelated directory)."""
+    from flowcast.models.dataset import is_replaceable
+
+    if not out.exists():
+        return
+    if not force:
+        raise DatasetError(f"{out} already exists; add --force to replace it, or choose "
+                           "another --out")
+    if not out.is_dir() or not is_replaceable(out):
+        raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
+                           "replaces datasets, so choose another --out")
+
+
+def parse_start(text: str, city: City | None) -> dt.datetime:
+    """An ISO 8601 date or date-time; without a UTC offset it is the city's local time
+    (left naive when ``city`` is None)."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise FlowcastUserError(f"--start {text!r} is not an ISO 8601 date-time; write e.g. "
+                                "2026-09-28T00:00+08:00 or 2026-09-28") from None
+    if when.tzinfo is not None or city is None:
+        return when
+    return when.replace(tzinfo=city.zone)
+
+
+# ----- actions -----------------------------------------------------------------------------
+
+
+def _city(request: Request) -> City:
+    """Load --city, or generate one."""
+    if request.city_file is not None:
+        return load_city(request.city_file)
+    from flowcast.ingest.simulator import generate_city
+
+    return generate_city(request.sensors, request.spots, request.seed)
+
+
+def _start(request: Request, city: City) -> dt.datetime:
+    """The run's start: --start, else the default (--out) or now (--kafka), on the grid the
+    simulator needs (15-minute buckets for --out, 5-minute gate intervals for --kafka)."""
+    from flowcast.ingest.simulator import SimulatorConfig
+
+    config = SimulatorConfig()
+    grid_s = config.spot_bucket_s if request.out is not None else config.spot_interval_s
+    if request.start is not None:
+        start = parse_start(request.start, city)
+    elif request.out is not None:
+        start = parse_start(DEFAULT_START, city)
+    else:
+        start = dt.datetime.fromtimestamp(int(time.time()) // grid_s * grid_s, city.zone)
+    if int(start.timestamp()) % grid_s or start.microsecond:
+        step = grid_s // 60
+        raise FlowcastUserError(f"--start {request.start} must fall on a whole {step}-minute "
+                                f"boundary, e.g. 08:00 or 08:{step:02d}")
+    return start
+
+
+def _save_city(city: City, path: Path) -> None:
+    try:
+        save_city(city, path)
+    except OSError as err:
+        raise FlowcastUserError(f"cannot write --city-out {path}: {err.strerror}") from None
+    click.echo(f"wrote city {path}: {city.n_sensors:,} sensors on {city.n_segments:,} segments "
+               f"in {city.n_regions} regions, {city.n_spots} spots, {len(city.screens)} "
+               "guidance screens")
+
+
+def _write_history(request: Request, city: City, start: dt.datetime) -> None:
+    from flowcast.ingest.simulator import simulate_history
+    from flowcast.models.dataset import save_dataset
+
+    assert request.out is not None and request.days is not None
+    began = time.perf_counter()
+    dataset = simulate_history(city, start, request.days, seed=request.seed)
+    try:
+        save_dataset(dataset, request.out, overwrite=request.force)
+    except OSError as err:
+        raise FlowcastUserError(f"cannot write --out {request.out}: {err.strerror}") from None
+    end = start + dt.timedelta(days=request.days)
+    size = sum(f.stat().st_size for f in request.out.rglob("*") if f.is_file())
+    click.echo(
+        f"wrote dataset {request.out}: {city.n_sensors:,} sensors, {city.n_spots} spots, "
+        f"{_local(start, city)} to {_local(end, city)} {city.timezone} "
+        f"({request.days:g} days), {size / 1e6:,.1f} MB on disk, "
+        f"in {time.perf_counter() - began:,.1f} s")
+
+
+def _stream(request: Request, city: City, start: dt.datetime) -> None:
+    from flowcast.config import load_settings
+    from flowcast.ingest.simulator import Simulator
+
+    assert request.kafka is not None
+    until = None if request.days is None else start + dt.timedelta(days=request.days)
+    simulator = Simulator(city, start, seed=request.seed)
+    if request.city_file is None and request.city_out is None:
+        click.echo("note: the generated city is not saved; add --city-out CITY so that "
+                   "'flowcast run --city CITY' can read this stream")
+    settings = load_settings(overrides={"kafka": {"bootstrap": request.kafka}})
+    # ---- hand-over to the streaming module (flowcast.ingest.stream) ----
+    from flowcast.ingest import stream
+
+    stats = stream.stream_to_kafka(simulator, request.kafka, until, request.speedup,
+                                   request.fmt, settings)
+    click.echo(f"streamed {city.name} from {_local(start, city)} into {request.kafka}: "
+               f"{stats.summary()}")
+
+
+def _local(when: dt.datetime, city: City) -> str:
+    return when.astimezone(city.zone).strftime("%Y-%m-%d %H:%M")
