@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -77,6 +77,27 @@ class TimeSettings(_Section):
         return self
 
 
+class EngineSettings(_Section):
+    """The streaming loop: polling, recovery, forecast horizons."""
+
+    start_from: Literal["earliest", "latest"] = "latest"  # for a group with no committed offset
+    poll_max_records: int = Field(default=5000, ge=1)
+    poll_timeout_ms: int = Field(default=200, ge=1)
+    road_reporting_interval_s: float = Field(default=60.0, gt=0)  # expected detector cadence
+    road_horizons_min: tuple[int, ...] = (15, 30, 45, 60)
+    spot_horizons_min: tuple[int, ...] = (60, 120, 180, 240, 360, 480)
+    open_buckets: int = Field(default=4, ge=2)  # event-time buckets open at once per partition
+    flush_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _horizons_positive(self) -> EngineSettings:
+        for name in ("road_horizons_min", "spot_horizons_min"):
+            values = getattr(self, name)
+            if not values or min(values) <= 0 or list(values) != sorted(set(values)):
+                raise ValueError(f"{name} must be positive, increasing and not empty")
+        return self
+
+
 class LevelSettings(_Section):
     """Congestion-level bands by road class: speeds (km/h) at or below which a segment falls
     to levels 2..5 (basically smooth, light, moderate, severe congestion); above the first it
@@ -104,6 +125,7 @@ class Settings(_Section):
     topics: TopicSettings = TopicSettings()
     time: TimeSettings = TimeSettings()
     levels: LevelSettings = LevelSettings()
+    engine: EngineSettings = EngineSettings()
 
 
 def load_settings(

@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                  "Simulate a city: history dataset on disk, or a live stream into Kafka."),
     "import": ("flowcast.cli.importcmd", "import_csv",
                "Import a CSV of real detector data into a flowcast dataset."),
+    "run": ("flowcast.cli.run", "run",
+            "Run the streaming engine: readings in, road conditions and spot forecasts out."),
     "topics": ("flowcast.cli.topics", "topics", "Create and inspect flowcast's Kafka topics."),
     "broker": ("flowcast.cli.broker", "broker",
                "Start a local single-node Kafka broker (KRaft) for development."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -119,7 +120,7 @@ def test_kafka_sink_delivers_and_reports_broker_refusals(
     assert [(r.key, r.value, r.timestamp) for r in records] == [
         (b"k", b"hello", 1_764_000_000_000)]
     assert records[0].headers == [("h", b"1")]
-    sink.send(topic, b"k", b"x" * (3 << 20))  # over the broker's default 1 MB message limit
+    sink.send(topic, b"k", os.urandom(3 << 20))  # incompressible, over the 1 MB message limit
     with pytest.raises(SinkError):
         sink.flush(timeout=30)
     sink.close()

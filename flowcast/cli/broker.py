@@ -1,0 +1,63 @@
+"""``flowcast broker``: a local single-node Kafka (KRaft) for development, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from flowcast.errors import FlowcastUserError
+from flowcast.localkafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, cache_dir, jars_ready
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: leave the wait loop and stop the broker."""
+
+
+@click.command("broker")
+@click.option("--port", metavar="P",
+              help="Client port on 127.0.0.1 (default: a free one, printed at start).")
+@click.option("--data-dir", metavar="DIR",
+              help="Keep the broker's data here across restarts (default: a temporary "
+                   "directory removed at exit).")
+@click.option("--heap", metavar="SIZE", default="1g", show_default=True,
+              help="JVM heap (-Xmx) of the broker.")
+def broker(port: str | None, data_dir: str | None, heap: str) -> None:
+    """Start a local Kafka broker, print its bootstrap address, run until Ctrl-C or SIGTERM."""
+    kafka = LocalKafka(_port(port), Path(data_dir) if data_dir else None, heap=heap)
+    if not jars_ready():
+        click.echo(f"fetching Kafka {KAFKA_VERSION}'s jars with Maven into "
+                   f"{cache_dir()} (first run only, about 45 MB)...", err=True)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        try:
+            kafka.start()
+        except LocalKafkaError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(f"bootstrap: {kafka.bootstrap}")
+        click.echo(f"  export FLOWCAST_KAFKA_BOOTSTRAP={kafka.bootstrap}", err=True)
+        click.echo(f"  data in {kafka.data_dir}, log {kafka.data_dir / 'broker.log'}; "
+                   "Ctrl-C stops it", err=True)
+        code = kafka.wait()
+        raise click.ClickException(
+            f"the Kafka broker exited by itself (status {code}); its log:\n{kafka.log_tail()}")
+    except (KeyboardInterrupt, _Stop):
+        click.echo("stopping the Kafka broker...", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stop
+        kafka.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise FlowcastUserError(f"--port must be a TCP port number (1-65535), got {text!r}")
+    return int(text)

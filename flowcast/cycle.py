@@ -1,0 +1,135 @@
+"""The forecast cycle: what runs when a bucket closes for one partition.
+
+Roads: read the partition's sensor history (imputed, never NaN inside the span), average the
+sensors of each segment, forecast every segment for every horizon in one call, turn speeds into
+levels and travel times, and build the condition messages. Spots: read visitors, forecast,
+build the spot messages. No Python loop per sensor or segment except building the JSON.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from flowcast.city import City
+from flowcast.config import Settings
+from flowcast.engine_state import RoadState, SpotState
+from flowcast.models.baselines import Forecaster, LastValue, SeasonalNaive
+from flowcast.publish.levels import band_table, levels, travel_times_s
+from flowcast.publish.messages import (
+    RoadConditions,
+    SpotForecasts,
+    road_condition_messages,
+    spot_forecast_messages,
+)
+
+
+def _horizon_buckets(horizons_min: tuple[int, ...], bucket_s: int) -> np.ndarray:
+    buckets = np.array(horizons_min, dtype=np.int64) * 60 / bucket_s
+    if np.any(buckets != np.round(buckets)):
+        raise ValueError(f"horizons {horizons_min} min are not whole {bucket_s} s buckets")
+    return buckets.astype(np.int64)
+
+
+class RoadCycle:
+    """Forecast cycle of the segments whose sensors one partition holds.
+
+    ``sensors`` are the global indices the partition's :class:`RoadState` holds, in its local
+    order.
+    """
+
+    def __init__(self, city: City, sensors: np.ndarray, settings: Settings,
+                 forecaster: Forecaster | None = None) -> None:
+        self.bucket_s = settings.time.road_bucket_s
+        self.horizons_min = np.array(settings.engine.road_horizons_min, dtype=np.int64)
+        self.horizons = _horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
+        self.forecaster: Forecaster = forecaster or LastValue()
+        seg_of_sensor = city.sensor_segment[sensors]
+        self.segments, local_seg = np.unique(seg_of_sensor, return_inverse=True)
+        counts = np.bincount(local_seg, minlength=len(self.segments)).astype(np.float64)
+        # (G, N) averaging matrix: each segment is the mean of its sensors
+        self.average = sp.csr_matrix(
+            (1.0 / counts[local_seg], (local_seg, np.arange(len(sensors)))),
+            shape=(len(self.segments), len(sensors)))
+        self.segment_ids = city.segment_ids[self.segments]
+        self.road_class = city.segment_class[self.segments]
+        self.length_m = city.segment_length_m[self.segments]
+        self.free_flow = city.segment_free_flow_kmh[self.segments]
+        self.bands = band_table(settings.levels)
+        self.min_speed = settings.levels.min_speed_kmh
+
+    @property
+    def model(self) -> str:
+        """Version string of the forecaster in use."""
+        return f"baseline:{self.forecaster.name}"
+
+    def run(self, state: RoadState, bucket_id: int) -> list[tuple[bytes, bytes]]:
+        """Messages for the bucket ``bucket_id`` that just closed in ``state``."""
+        return road_condition_messages(self.conditions(state, bucket_id))
+
+    def conditions(self, state: RoadState, bucket_id: int) -> RoadConditions:
+        """Current and forecast conditions of every segment after ``bucket_id`` closed."""
+        lookback = max(self.forecaster.lookback, 1)
+        window = state.window(bucket_id + 1, lookback)
+        speed_hist = self._segments(window.speed)
+        now_speed = speed_hist[:, -1]
+        now_speed = np.where(np.isnan(now_speed), self.free_flow, now_speed)
+        forecast = self.forecaster.predict(speed_hist, self.horizons).astype(np.float64)
+        forecast = np.where(np.isnan(forecast), now_speed[:, None], forecast)
+        forecast = np.clip(forecast, 0.0, self.free_flow[:, None] * 1.3)
+        imputed = (window.imputed[:, -1] != 0).astype(np.float64)
+        return RoadConditions(
+            segment_ids=self.segment_ids,
+            issued_at_ms=(bucket_id + 1) * self.bucket_s * 1000,
+            horizons_min=self.horizons_min,
+            speed=now_speed,
+            level=levels(now_speed, self.road_class, self.bands),
+            travel_time_s=travel_times_s(self.length_m, now_speed, self.min_speed),
+            flow=self._segments(window.flow[:, -1:])[:, 0],
+            occupancy=self._segments(window.occupancy[:, -1:])[:, 0],
+            imputed_share=self.average @ imputed,
+            forecast_speed=forecast,
+            forecast_level=levels(forecast, self.road_class[:, None], self.bands),
+            forecast_travel_time_s=travel_times_s(self.length_m[:, None], forecast,
+                                                  self.min_speed),
+            model=self.model,
+        )
+
+    def _segments(self, sensor_values: np.ndarray) -> np.ndarray:
+        """Per-segment means of a ``(N, L)`` sensor array; NaN sensors are skipped."""
+        values = sensor_values.astype(np.float64)
+        known = ~np.isnan(values)
+        total = self.average @ np.where(known, values, 0.0)
+        weight = self.average @ known.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(weight > 0, total / weight, np.nan)
+
+
+class SpotCycle:
+    """Forecast cycle of the spots one partition holds (``spots``: global indices in the
+    :class:`SpotState`'s local order)."""
+
+    def __init__(self, city: City, spots: np.ndarray, settings: Settings) -> None:
+        self.bucket_s = settings.time.spot_bucket_s
+        self.horizons_min = np.array(settings.engine.spot_horizons_min, dtype=np.int64)
+        self.horizons = _horizon_buckets(settings.engine.spot_horizons_min, self.bucket_s)
+        self.seasonal = SeasonalNaive(season=86400 // self.bucket_s)
+        self.last = LastValue(max_age=4)
+        self.spot_ids = city.spot_ids[spots]
+        self.capacity = city.spot_capacity_instant[spots]
+
+    def run(self, state: SpotState, bucket_id: int) -> list[tuple[bytes, bytes]]:
+        """Messages for the spot bucket ``bucket_id`` that just closed in ``state``."""
+        window = state.window(bucket_id + 1, self.seasonal.lookback)
+        visitors = window.visitors
+        forecast = self.seasonal.predict(visitors, self.horizons)
+        fallback = self.last.predict(visitors, self.horizons)
+        model = "baseline:seasonal_naive"
+        if np.isnan(forecast).all():
+            model = "baseline:last_value"
+        forecast = np.where(np.isnan(forecast), fallback, forecast)
+        return spot_forecast_messages(SpotForecasts(
+            spot_ids=self.spot_ids, issued_at_ms=(bucket_id + 1) * self.bucket_s * 1000,
+            horizons_min=self.horizons_min, capacity_instant=self.capacity,
+            visitors=visitors[:, -1], arrivals=window.arrivals[:, -1],
+            forecast_visitors=np.maximum(forecast, 0.0), model=model))

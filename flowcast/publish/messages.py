@@ -1,0 +1,113 @@
+"""JSON messages of the output topics (DESIGN.md "Wire contracts").
+
+Road conditions, keyed by segment id::
+
+    {"segment": "G0101", "issued_at": 1764000300000, "model": "baseline:last_value",
+     "now": {"speed": 41.2, "level": 2, "travel_time_s": 70.0, "flow": 120.0,
+             "occupancy": 0.11, "imputed_share": 0.0},
+     "forecast": [{"horizon_min": 15, "valid_at": 1764001200000, "speed": 39.0, "level": 3,
+                   "travel_time_s": 74.0}, ...]}
+
+Spot forecasts, keyed by spot id::
+
+    {"spot": "wuzhizhou", "issued_at": ..., "model": ..., "capacity_instant": 5000,
+     "now": {"visitors": 3120, "saturation": 0.624, "arrivals": 410},
+     "forecast": [{"horizon_min": 60, "valid_at": ..., "visitors": 3900, "saturation": 0.78},
+                  ...]}
+
+``issued_at`` is the epoch ms end of the closed bucket the message was computed from; together
+with the key it identifies the message, so a repeat after a restart is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+
+@dataclass
+class RoadConditions:
+    """Current and forecast conditions of ``G`` segments for one issue time; arrays are
+    ``(G,)`` for now and ``(G, H)`` for forecasts."""
+
+    segment_ids: np.ndarray
+    issued_at_ms: int
+    horizons_min: np.ndarray
+    speed: np.ndarray
+    level: np.ndarray
+    travel_time_s: np.ndarray
+    flow: np.ndarray
+    occupancy: np.ndarray
+    imputed_share: np.ndarray
+    forecast_speed: np.ndarray
+    forecast_level: np.ndarray
+    forecast_travel_time_s: np.ndarray
+    model: str
+
+
+@dataclass
+class SpotForecasts:
+    """Current and forecast visitors of ``K`` spots for one issue time."""
+
+    spot_ids: np.ndarray
+    issued_at_ms: int
+    horizons_min: np.ndarray
+    capacity_instant: np.ndarray
+    visitors: np.ndarray
+    arrivals: np.ndarray
+    forecast_visitors: np.ndarray
+    model: str
+
+
+def _num(values: np.ndarray, decimals: int) -> list[float | None]:
+    """Rounded Python floats, NaN as None (JSON null)."""
+    rounded = np.round(values.astype(np.float64), decimals)
+    return [None if v != v else v for v in rounded.tolist()]
+
+
+def road_condition_messages(c: RoadConditions) -> list[tuple[bytes, bytes]]:
+    """``(key, value)`` per segment: the segment id and its JSON condition message."""
+    valid_at = (c.issued_at_ms + c.horizons_min.astype(np.int64) * 60_000).tolist()
+    horizons = c.horizons_min.tolist()
+    speed, tt = _num(c.speed, 1), _num(c.travel_time_s, 1)
+    flow, occ, share = _num(c.flow, 1), _num(c.occupancy, 4), _num(c.imputed_share, 3)
+    level = c.level.tolist()
+    f_speed = [_num(row, 1) for row in c.forecast_speed]
+    f_tt = [_num(row, 1) for row in c.forecast_travel_time_s]
+    f_level = c.forecast_level.tolist()
+    out: list[tuple[bytes, bytes]] = []
+    for g, segment in enumerate(c.segment_ids.tolist()):
+        forecast = [{"horizon_min": h, "valid_at": v, "speed": s, "level": lv,
+                     "travel_time_s": t}
+                    for h, v, s, lv, t in zip(horizons, valid_at, f_speed[g], f_level[g], f_tt[g],
+                                              strict=True)]
+        message = {"segment": segment, "issued_at": c.issued_at_ms, "model": c.model,
+                   "now": {"speed": speed[g], "level": level[g], "travel_time_s": tt[g],
+                           "flow": flow[g], "occupancy": occ[g], "imputed_share": share[g]},
+                   "forecast": forecast}
+        out.append((str(segment).encode(), orjson.dumps(message)))
+    return out
+
+
+def spot_forecast_messages(f: SpotForecasts) -> list[tuple[bytes, bytes]]:
+    """``(key, value)`` per spot: the spot id and its JSON forecast message."""
+    valid_at = (f.issued_at_ms + f.horizons_min.astype(np.int64) * 60_000).tolist()
+    horizons = f.horizons_min.tolist()
+    capacity = f.capacity_instant.astype(np.float64)
+    now_sat = _num(f.visitors / capacity, 3)
+    visitors, arrivals = _num(f.visitors, 0), _num(f.arrivals, 0)
+    f_vis = [_num(row, 0) for row in f.forecast_visitors]
+    f_sat = [_num(row, 3) for row in f.forecast_visitors / capacity[:, None]]
+    out: list[tuple[bytes, bytes]] = []
+    for k, spot in enumerate(f.spot_ids.tolist()):
+        forecast = [{"horizon_min": h, "valid_at": v, "visitors": n, "saturation": s}
+                    for h, v, n, s in zip(horizons, valid_at, f_vis[k], f_sat[k], strict=True)]
+        message = {"spot": spot, "issued_at": f.issued_at_ms, "model": f.model,
+                   "capacity_instant": float(capacity[k]),
+                   "now": {"visitors": visitors[k], "saturation": now_sat[k],
+                           "arrivals": arrivals[k]},
+                   "forecast": forecast}
+        out.append((str(spot).encode(), orjson.dumps(message)))
+    return out
