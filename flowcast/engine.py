@@ -94,6 +94,8 @@ class Engine:
         self._pending: list[Output] = []
         self._closed_at: list[float] = []
         self._last_lag_check = 0.0
+        self._to_assign: set[TopicPartition] = set()
+        self._to_revoke: set[TopicPartition] = set()
         self._describe_metrics()
 
     # ----- group membership ----------------------------------------------------------------
@@ -101,6 +103,19 @@ class Engine:
         """Join the group on the reading topics; partitions arrive through the listener."""
         topics = [self.settings.topics.road_readings, self.settings.topics.spot_readings]
         self.consumer.subscribe(topics, listener=_Listener(self))
+
+    def _apply_rebalance(self) -> set[TopicPartition]:
+        """Act on what the listener recorded during the last poll (it runs on the client's
+        I/O thread, where blocking calls such as ``offsets_for_times`` are not allowed).
+        Returns the partitions just assigned."""
+        revoked, assigned = self._to_revoke, self._to_assign
+        self._to_revoke, self._to_assign = set(), set()
+        if revoked:
+            self.revoke(revoked - assigned)
+        fresh = {tp for tp in assigned if tp not in self.workers}
+        if fresh:
+            self.assign(fresh)
+        return fresh
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Take partitions: build their workers, rewind over the history span, and mark how
@@ -120,8 +135,8 @@ class Engine:
         self.metrics.set("flowcast_assigned_partitions", len(self.workers))
 
     def revoke(self, partitions: Iterable[TopicPartition]) -> None:
-        """Give partitions up: publish and commit what was processed, drop their state."""
-        self.flush_and_commit()
+        """Give partitions up and drop their state. Every step ends flushed and committed, so
+        nothing processed is left behind; a commit now could fail, as the group has moved on."""
         for tp in partitions:
             self.workers.pop(tp, None)
             self.committed.pop(tp, None)
@@ -152,12 +167,13 @@ class Engine:
         """One poll: process, publish, flush, commit."""
         polled = self.consumer.poll(timeout_ms=self.settings.engine.poll_timeout_ms,
                                     max_records=self.settings.engine.poll_max_records)
+        fresh = self._apply_rebalance()
         now = self.clock.now_ms()
         stats = StepStats()
         for tp, records in polled.items():
             worker = self.workers.get(tp)
-            if worker is None or not records:
-                continue
+            if worker is None or not records or tp in fresh:
+                continue  # a fresh partition's records came from before its rewind
             stats.records += len(records)
             self._collect(worker.process(records, now))
         idle_ms = self.settings.time.idle_timeout_s * 1000
@@ -247,10 +263,10 @@ class _Listener(ConsumerRebalanceListener):
         self.engine = engine
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self.engine.revoke(revoked)
+        self.engine._to_revoke |= set(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self.engine.assign(assigned)
+        self.engine._to_assign |= set(assigned)
 
 
 def _offset(committed: Any) -> int | None:

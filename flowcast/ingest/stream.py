@@ -4,7 +4,8 @@
 event time has elapsed on the wall clock since the start; X compresses time X-fold. Records
 carry their event time as the Kafka timestamp. JSON sends one record per reading keyed by
 region (roads) or spot id (spots); Arrow sends one frame per interval and region (roads) or
-spot (spots), with the same keys, so a sensor's or a spot's readings always share a partition. A stop request (SIGINT/SIGTERM in the main thread, or the ``stop`` event) lets the
+spot (spots), with the same keys, so a sensor's or a spot's readings always share a
+partition. A stop request (SIGINT/SIGTERM in the main thread, or the ``stop`` event) lets the
 interval being sent finish, flushes, and returns the statistics.
 """
 
