@@ -22,6 +22,7 @@ with the key it identifies the message, so a repeat after a restart is harmless.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -61,10 +62,16 @@ class SpotForecasts:
     model: str
 
 
-def _num(values: np.ndarray, decimals: int) -> list[float | None]:
-    """Rounded Python floats, NaN as None (JSON null)."""
-    rounded = np.round(values.astype(np.float64), decimals)
-    return [None if v != v else v for v in rounded.tolist()]
+def _num(values: np.ndarray, decimals: int) -> list[Any]:
+    """Rounded Python floats (nested lists for 2-D input), NaN as None (JSON null). One
+    conversion for the whole array; the NaN pass runs only when there is a NaN."""
+    rounded = np.round(np.asarray(values, dtype=np.float64), decimals)
+    nan = np.isnan(rounded)
+    if not nan.any():
+        return rounded.tolist()
+    cells = rounded.astype(object)
+    cells[nan] = None
+    return cells.tolist()
 
 
 def road_condition_messages(c: RoadConditions) -> list[tuple[bytes, bytes]]:
@@ -74,8 +81,8 @@ def road_condition_messages(c: RoadConditions) -> list[tuple[bytes, bytes]]:
     speed, tt = _num(c.speed, 1), _num(c.travel_time_s, 1)
     flow, occ, share = _num(c.flow, 1), _num(c.occupancy, 4), _num(c.imputed_share, 3)
     level = c.level.tolist()
-    f_speed = [_num(row, 1) for row in c.forecast_speed]
-    f_tt = [_num(row, 1) for row in c.forecast_travel_time_s]
+    f_speed = _num(c.forecast_speed, 1)
+    f_tt = _num(c.forecast_travel_time_s, 1)
     f_level = c.forecast_level.tolist()
     out: list[tuple[bytes, bytes]] = []
     for g, segment in enumerate(c.segment_ids.tolist()):
@@ -98,8 +105,8 @@ def spot_forecast_messages(f: SpotForecasts) -> list[tuple[bytes, bytes]]:
     capacity = f.capacity_instant.astype(np.float64)
     now_sat = _num(f.visitors / capacity, 3)
     visitors, arrivals = _num(f.visitors, 0), _num(f.arrivals, 0)
-    f_vis = [_num(row, 0) for row in f.forecast_visitors]
-    f_sat = [_num(row, 3) for row in f.forecast_visitors / capacity[:, None]]
+    f_vis = _num(f.forecast_visitors, 0)
+    f_sat = _num(f.forecast_visitors / capacity[:, None], 3)
     out: list[tuple[bytes, bytes]] = []
     for k, spot in enumerate(f.spot_ids.tolist()):
         forecast = [{"horizon_min": h, "valid_at": v, "visitors": n, "saturation": s}
