@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -144,3 +145,47 @@ def test_run_start_to_first_output(benchmark: Any, city: City, tmp_path: Path,
 
     seconds = benchmark.pedantic(first_output, rounds=2, iterations=1)
     print(f"\nflowcast run: first output after {seconds:.1f} s")
+
+
+def test_live_close_to_ack_latency_and_lag(city: City, kafka_settings: Settings,
+                                           kafka_admin: KafkaAdminClient) -> None:
+    """A live stream (event time 60x faster than the wall clock, JSON readings every 10 s
+    from every sensor) with the engine keeping up: close->ack latency quantiles and the
+    largest consumer lag seen. Figures are printed and kept in the log, not asserted."""
+    settings = _settings(kafka_settings)
+    data = settings.model_dump()
+    data["time"].update({"allowed_lateness_s": 5})
+    settings = Settings.model_validate(data)
+    create_topics(kafka_admin, topic_specs(settings.topics, partitions=4))
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=40)
+    start = start.replace(minute=start.minute - start.minute % 5, second=0, microsecond=0)
+    done = threading.Event()
+
+    def produce() -> None:
+        sink = KafkaSink.connect(settings.kafka)
+        sim = Simulator(city, start, seed=4,
+                        config=SimulatorConfig(report_interval_s=REPORT_S,
+                                               faults=FaultConfig.none()))
+        stream_simulation(sim, sink, start + dt.timedelta(minutes=30), 60.0, "json", settings,
+                          progress=False)
+        sink.close()
+        done.set()
+
+    producer = threading.Thread(target=produce, daemon=True)
+    consumer = make_consumer(settings.kafka, group_id=f"live-{uuid.uuid4()}",
+                             max_poll_records=settings.engine.poll_max_records)
+    engine = Engine(city, settings, consumer, KafkaSink.connect(settings.kafka))
+    engine.subscribe()
+    producer.start()
+    max_lag = 0.0
+    deadline = time.monotonic() + 180
+    while not done.is_set() and time.monotonic() < deadline:
+        engine.step()
+        max_lag = max(max_lag, engine.metrics.gauge("flowcast_consumer_lag_total") or 0.0)
+    engine.close()
+    q = engine.metrics.quantiles("flowcast_close_to_ack_seconds")
+    readings = _processed(engine)
+    print(f"\nlive JSON, {N_SENSORS} sensors every {REPORT_S} s at 60x: {readings:,.0f} "
+          f"readings; close->ack p50 {q.get(0.5, 0) * 1000:.0f} ms, p99 "
+          f"{q.get(0.99, 0) * 1000:.0f} ms; largest lag {max_lag:,.0f} records")
+    assert readings > 0 and q

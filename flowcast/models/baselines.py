@@ -116,3 +116,22 @@ def default_baselines(interval_s: int) -> list[Forecaster]:
     """The three baselines for a series with buckets of ``interval_s`` seconds."""
     per_day = 86400 // interval_s
     return [LastValue(), HistoricalAverage(season=per_day), SeasonalNaive(season=per_day)]
+
+
+def profile_adjusted_persistence(last: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """Persistence corrected by the daily profile: ``y(t) + HA(t+h) - HA(t)``.
+
+    ``last``: ``(N,)`` the value now. ``past``: ``(N, K, 1 + H)``: for each of K past days,
+    the value at the same time of day as now (column 0) and at each horizon's target time of
+    day (columns 1..H); NaN where not observed. ``HA`` is the NaN-skipping mean over the K
+    days. Where a day-profile difference cannot be formed the forecast is the last value.
+    Returns ``(N, H)`` float32. This keeps the short-horizon skill of the last value while
+    following the usual rise into a peak and fall out of it.
+    """
+    with np.errstate(invalid="ignore"):
+        same_now = past[:, :, :1]
+        both = ~np.isnan(same_now) & ~np.isnan(past[:, :, 1:])
+        delta = np.where(both, past[:, :, 1:] - same_now, 0.0).sum(axis=1)
+        days = both.sum(axis=1)
+        shift = np.where(days > 0, delta / np.maximum(days, 1), 0.0)
+    return (last[:, None] + shift).astype(np.float32)

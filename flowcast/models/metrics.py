@@ -355,7 +355,7 @@ def _error_by_time_of_day(df: pd.DataFrame, timezone: str, *, by: str, mape_floo
     if horizon_steps is not None:
         df = df[df["horizon_steps"] == horizon_steps]
     local = _local(df["target_time"], timezone)
-    df = df.assign(**{by: local.dt.hour if by == "hour" else local.dt.weekday})
+    df = df.assign(**{by: local.dt.hour if by == "hour" else local.dt.day_of_week})
     return _finish(_grouped(df, ["model", by], mape_floor=mape_floor,
                             zero_is_missing=zero_is_missing))
 
@@ -405,6 +405,12 @@ class Evaluation:
     improvement: pd.DataFrame | None  # None when ``model`` is None
     time_of_day: pd.DataFrame  # by local hour, or by weekday for daily (or coarser) buckets
     worst: pd.DataFrame  # the focus model's series by MAE, all of them, worst first
+
+    def series_metrics(self, model: str, horizon_steps: int | None = None) -> pd.DataFrame:
+        """Per-series metrics of ``model`` (all horizons pooled unless ``horizon_steps`` picks
+        one), worst MAE first; columns as :func:`horizon_metrics`."""
+        return _worst_series(self.predictions, model, None, mape_floor=self.mape_floor,
+                             zero_is_missing=self.zero_is_missing, horizon_steps=horizon_steps)
 
 
 def pick_model(models: Sequence[str], model: str | None,

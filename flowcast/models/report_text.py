@@ -93,7 +93,7 @@ def verdict_lines(improvement: pd.DataFrame | None, model: str | None,
     else:
         losing = [horizon_label(h, interval_s)
                   for h in improvement.index[~improvement["beats_all_baselines"].to_numpy()]]
-        head = f"{model} does NOT beat every baseline: it loses at {', '.join(losing)}."
+        head = f"{model} does NOT beat every baseline: not at {', '.join(losing)}."
     return [head, *(_horizon_line(h, row, interval_s) for h, row in improvement.iterrows())]
 
 

@@ -59,3 +59,18 @@ def test_default_baselines_cover_a_day() -> None:
     names = [b.name for b in default_baselines(300)]
     assert names == ["last_value", "historical_average", "seasonal_naive"]
     assert default_baselines(300)[1].lookback == 288 * 7
+
+
+def test_profile_adjusted_persistence_follows_the_daily_shape() -> None:
+    from flowcast.models.baselines import profile_adjusted_persistence
+
+    last = np.array([50.0, 40.0, 30.0])
+    past = np.full((3, 2, 3), np.nan)
+    # sensor 0: on both past days speed fell by 10 and 20 after "now"
+    past[0] = [[60, 50, 40], [64, 54, 44]]
+    # sensor 1: one day known at now but not at the second horizon
+    past[1] = [[55, 50, np.nan], [np.nan, 1, 2]]
+    out = profile_adjusted_persistence(last, past)
+    np.testing.assert_allclose(out[0], [40, 30])
+    np.testing.assert_allclose(out[1], [35, 40])  # second horizon: no pair -> last value
+    np.testing.assert_allclose(out[2], [30, 30])  # no history at all -> last value
