@@ -14,7 +14,12 @@ import scipy.sparse as sp
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.engine_state import RoadState, SpotState
-from flowcast.models.baselines import Forecaster, LastValue, SeasonalNaive
+from flowcast.models.baselines import (
+    Forecaster,
+    LastValue,
+    SeasonalNaive,
+    profile_adjusted_persistence,
+)
 from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import (
     RoadConditions,
@@ -43,7 +48,11 @@ class RoadCycle:
         self.bucket_s = settings.time.road_bucket_s
         self.horizons_min = np.array(settings.engine.road_horizons_min, dtype=np.int64)
         self.horizons = _horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
-        self.forecaster: Forecaster = forecaster or LastValue()
+        # None: the default baseline, last value corrected by the daily profile
+        self.forecaster: Forecaster | None = forecaster
+        self.last_value = LastValue()
+        self.profile_days = 7
+        self.per_day = 86400 // self.bucket_s
         seg_of_sensor = city.sensor_segment[sensors]
         self.segments, local_seg = np.unique(seg_of_sensor, return_inverse=True)
         counts = np.bincount(local_seg, minlength=len(self.segments)).astype(np.float64)
@@ -61,6 +70,8 @@ class RoadCycle:
     @property
     def model(self) -> str:
         """Version string of the forecaster in use."""
+        if self.forecaster is None:
+            return "baseline:last_value+daily_profile"
         return f"baseline:{self.forecaster.name}"
 
     def run(self, state: RoadState, bucket_id: int) -> list[tuple[bytes, bytes]]:
@@ -69,12 +80,18 @@ class RoadCycle:
 
     def conditions(self, state: RoadState, bucket_id: int) -> RoadConditions:
         """Current and forecast conditions of every segment after ``bucket_id`` closed."""
-        lookback = max(self.forecaster.lookback, 1)
-        window = state.window(bucket_id + 1, lookback)
+        forecaster = self.forecaster or self.last_value
+        window = state.window(bucket_id + 1, max(forecaster.lookback, 1))
         speed_hist = self._segments(window.speed)
         now_speed = speed_hist[:, -1]
         now_speed = np.where(np.isnan(now_speed), self.free_flow, now_speed)
-        forecast = self.forecaster.predict(speed_hist, self.horizons).astype(np.float64)
+        if self.forecaster is None:
+            last = self.last_value.predict(speed_hist, self.horizons[:1])[:, 0]
+            last = np.where(np.isnan(last), now_speed, last)
+            forecast = profile_adjusted_persistence(last, self._daily_profile(state, bucket_id))
+        else:
+            forecast = self.forecaster.predict(speed_hist, self.horizons)
+        forecast = forecast.astype(np.float64)
         forecast = np.where(np.isnan(forecast), now_speed[:, None], forecast)
         forecast = np.clip(forecast, 0.0, self.free_flow[:, None] * 1.3)
         imputed = (window.imputed[:, -1] != 0).astype(np.float64)
@@ -94,6 +111,21 @@ class RoadCycle:
                                                   self.min_speed),
             model=self.model,
         )
+
+    def _daily_profile(self, state: RoadState, bucket_id: int) -> np.ndarray:
+        """Segment speeds on each of the past days at the time of day of ``bucket_id``
+        (column 0) and of each horizon's target (columns 1..H): ``(G, K, 1 + H)``, NaN where
+        the history does not reach. Reads a few short slices, not the whole span."""
+        steps = np.concatenate([[0], self.horizons])
+        span = int(steps.max()) + 1
+        out = np.full((len(self.segments), self.profile_days, len(steps)), np.nan)
+        for k in range(1, self.profile_days + 1):
+            start = bucket_id - k * self.per_day
+            if start < 0:
+                break
+            speed = state.window(start + span, span).speed
+            out[:, k - 1, :] = self._segments(speed[:, steps])
+        return out
 
     def _segments(self, sensor_values: np.ndarray) -> np.ndarray:
         """Per-segment means of a ``(N, L)`` sensor array; NaN sensors are skipped."""
