@@ -187,3 +187,68 @@ def test_a_second_process_takes_over_a_dead_ones_partitions(world: Any) -> None:
     _wait_for(lambda: _complete(settings, city, expected), 240, procs,
               "every output from the survivor")
     _assert_repeats_identical(_read_all(settings, settings.topics.road_conditions))
+
+
+def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
+        world: Any) -> None:
+    """One bad reading beside every ten good ones, JSON records through the real broker:
+    every bad one lands in the dead-letter topic with its reason and origin; every good one
+    is accumulated; every segment still gets its conditions."""
+    from kafka import KafkaProducer
+
+    from flowcast.engine import Engine
+    from flowcast.ingest.kafka_client import make_consumer
+    from flowcast.ingest.wire import encode_road_json, road_keys
+
+    settings, city, _procs = world
+    data = settings.model_dump()
+    data["engine"].update({"start_from": "earliest"})
+    data["time"].update({"idle_timeout_s": 1, "allowed_lateness_s": 5})
+    settings = Settings.model_validate(data)
+    start = _start_time()
+    sensor = str(city.sensor_ids[0])
+    region = str(city.regions[city.sensor_region[0]]).encode()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, linger_ms=20)
+    sim = quiet_simulator(city, start)
+    good, bad = 0, 0
+    for ts_ms, road, _ in sim.batches(start + dt.timedelta(hours=1)):
+        for i, (key, value) in enumerate(zip(road_keys(road, city), encode_road_json(road, city),
+                                             strict=True)):
+            producer.send(settings.topics.road_readings, key=key, value=value, timestamp_ms=ts_ms)
+            good += 1
+            if i % 10 == 0:
+                junk = [b"{oops", orjson.dumps({"sensor": "NOPE", "ts": ts_ms}),
+                        orjson.dumps({"sensor": sensor, "ts": ts_ms, "speed": -4})][bad % 3]
+                producer.send(settings.topics.road_readings, key=region, value=junk,
+                              timestamp_ms=ts_ms)
+                bad += 1
+    producer.flush()
+    producer.close()
+    engine = Engine(city, settings, make_consumer(settings.kafka, group_id=settings.kafka.group_id),
+                    KafkaSink.connect(settings.kafka))
+    engine.subscribe()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+            engine.metrics.counter("flowcast_readings_total", kind="road") < good
+            or sum(engine.metrics.counters("flowcast_deadletters_total").values()) < bad):
+        engine.step()
+    for _ in range(3):
+        engine.step()
+    accepted = sum(w.state.totals["accepted"] for w in engine.workers.values()
+                   if w.kind == "road" and w.state is not None)
+    engine.close()
+    letters = _read_all(settings, settings.topics.deadletter)
+    reasons = sorted(dict(r.headers)["flowcast-reason"].decode() for r in letters)
+    assert len(letters) == bad
+    assert set(reasons) == {"undecodable", "unknown_sensor", "out_of_range"}
+    for record in letters:
+        headers = dict(record.headers)
+        assert headers["flowcast-origin-topic"] == settings.topics.road_readings.encode()
+        assert int(headers["flowcast-origin-offset"]) >= 0
+    assert engine.metrics.counter("flowcast_readings_total", kind="road") == good
+    assert accepted == good  # every good reading went into the buckets
+    messages = conditions_by_issue(_read_all(settings, settings.topics.road_conditions))
+    expected = set(range(int(start.timestamp() * 1000) + BUCKET_MS,
+                         int(start.timestamp() * 1000) + 3_600_000 - BUCKET_MS + 1, BUCKET_MS))
+    for issued_at in expected:
+        assert set(messages[issued_at]) == set(city.segment_ids.tolist())
