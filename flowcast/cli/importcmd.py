@@ -8,10 +8,9 @@ from typing import cast
 
 import click
 
-from flowcast.errors import DatasetError
 from flowcast.ingest.csv_import import format_summary, read_csv_dataset
 from flowcast.ingest.csv_options import UNIT_FACTORS, ImportOptions, Layout
-from flowcast.models.dataset import is_replaceable, save_dataset
+from flowcast.models.dataset import check_out_path, save_dataset
 
 
 @click.command("import")
@@ -63,7 +62,7 @@ def import_csv(csv_path: Path, out: Path, force: bool, layout: str, header: bool
       flowcast import speeds.csv --start 2015-01-01T00:00 --interval 15min --out data/x
       flowcast import readings.csv --layout long --units percent --out data/y
     """
-    _check_out(out, force)
+    check_out_path(out, force)
     options = ImportOptions(
         layout=cast(Layout, layout), header=header, time_column=time_column,
         time_format=time_format, sensor_column=sensor_column, value_column=value_column,
@@ -75,15 +74,3 @@ def import_csv(csv_path: Path, out: Path, force: bool, layout: str, header: bool
     click.echo(format_summary(result, out))
     click.echo(f"  took        {time.perf_counter() - began:.1f} s")
 
-
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse an existing --out before any reading: without --force, or when it is not a
-    dataset (so --force cannot wipe an unrelated directory)."""
-    if not out.exists():
-        return
-    if not force:
-        raise DatasetError(f"{out} already exists; add --force to replace it, or choose "
-                           "another --out")
-    if not out.is_dir() or not is_replaceable(out):
-        raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
-                           "replaces datasets, so choose another --out")

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from flowcast.city import City, load_city, save_city
-from flowcast.errors import DatasetError, FlowcastUserError
+from flowcast.errors import FlowcastUserError
+from flowcast.models.dataset import check_out_path
 
 DEFAULT_START = "2026-09-28T00:00"  # local time: three workdays, then National Day's golden week
 DEFAULT_DAYS = 7.0
@@ -126,7 +127,7 @@ def _validate(city_file: str | None, sensors: str | None, spots: str | None,
     if start is not None:
         parse_start(start, None)
     if request.out is not None:
-        _check_out(request.out, force)
+        check_out_path(request.out, force)
     return request
 
 
@@ -184,21 +185,6 @@ def _format(text: str | None) -> str:
     if text not in FORMATS:
         raise FlowcastUserError(f"--format must be json or arrow, got {text!r}")
     return text
-
-
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse an existing --out before simulating: without --force, or when it is not a
-    dataset (so --force cannot wipe an unrelated directory)."""
-    from flowcast.models.dataset import is_replaceable
-
-    if not out.exists():
-        return
-    if not force:
-        raise DatasetError(f"{out} already exists; add --force to replace it, or choose "
-                           "another --out")
-    if not out.is_dir() or not is_replaceable(out):
-        raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
-                           "replaces datasets, so choose another --out")
 
 
 def parse_start(text: str, city: City | None) -> dt.datetime:

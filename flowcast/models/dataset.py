@@ -160,6 +160,20 @@ def is_replaceable(path: Path) -> bool:
     return not names or bool(names & {ROADS_FILE, SPOTS_FILE})
 
 
+def check_out_path(out: Path, force: bool) -> None:
+    """Refuse an existing ``--out`` before any work: without ``force``, or when it is not a
+    dataset (so ``--force`` can never wipe an unrelated directory). Raises
+    :class:`DatasetError` with the fix."""
+    if not out.exists():
+        return
+    if not force:
+        raise DatasetError(f"{out} already exists; add --force to replace it, or choose "
+                           "another --out")
+    if not out.is_dir() or not is_replaceable(out):
+        raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
+                           "replaces datasets, so choose another --out")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
