@@ -16,9 +16,12 @@ Time is addressed by *offset*: offset ``o`` is the bucket ``o`` buckets before t
 
 A column outside the arrays reads exactly like a missing (NaN) value. Column order of the output
 is fixed by the plan arrays and matches ``flowcast.models.features.feature_names``:
-lags, rolling (mean, std, min) per window, seasonal, covariate lags, time (sin, cos, bucket of
-the day, day of week, day type[, days to / from a holiday]), static, neighbour means, neighbour
+lags, rolling (mean, std, min) per window, seasonal, covariate lags, the calendar's time columns
+(computed per bucket in Python: day types are not a kernel), static, neighbour means, neighbour
 differences, flag bits, imputed share.
+
+Every family is one loop over all anchors (no per-row function calls: the kernel is bound by
+memory reads, and a row of 36 features costs a few hundred nanoseconds).
 """
 
 from __future__ import annotations
@@ -26,23 +29,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-CAL_SECOND = 0  # local seconds since midnight at the bucket's start
-CAL_DOW = 1  # local day of week, Monday = 0
-CAL_DAYTYPE = 2  # flowcast.daytypes code of the local date
-CAL_TO_HOLIDAY = 3  # days from the local date to the next public holiday (0 on one)
-CAL_FROM_HOLIDAY = 4  # days since the last public holiday (0 on one)
-N_CAL = 5
-
 OPT_IMP_SHIFT = 0  # bit offset of the target's 2-bit imputation code in ``imputed``
 OPT_IMP_WINDOW = 1  # buckets of the imputed share; 0: no such column
-OPT_TIME = 2  # 1: the five time columns
-OPT_HOLIDAY = 3  # 1: days to / from the nearest holiday (two more columns)
-OPT_NB_DIFF = 4  # 1: neighbour mean minus own value, per neighbour lag
-OPT_BUCKET_S = 5  # bucket length, seconds (bucket of the day = seconds of day // bucket_s)
-N_OPT = 6
-
-TWO_PI = 2.0 * np.pi
-DAY_S = 86_400.0
+OPT_NB_DIFF = 2  # 1: neighbour mean minus own value, per neighbour lag
+N_OPT = 3
 
 
 @njit(cache=True, nogil=True)
@@ -64,92 +54,81 @@ def value_at(x: np.ndarray, s: int, c: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _lags(x: np.ndarray, s: int, t: int, lut: np.ndarray, lags: np.ndarray,
-          row: np.ndarray, j: int) -> int:
-    for i in range(lags.shape[0]):
-        row[j + i] = value_at(x, s, column_of(t, lags[i] - 1, lut))
+def _lags(x: np.ndarray, sensor: np.ndarray, col: np.ndarray, lut: np.ndarray,
+          lags: np.ndarray, out: np.ndarray, j: int) -> int:
+    for r in range(sensor.shape[0]):
+        s, t = sensor[r], col[r]
+        for i in range(lags.shape[0]):
+            out[r, j + i] = value_at(x, s, column_of(t, lags[i] - 1, lut))
     return j + lags.shape[0]
 
 
 @njit(cache=True, nogil=True)
-def _window_stats(x: np.ndarray, s: int, t: int, lut: np.ndarray,
-                  w: int) -> tuple[float, float, float]:
-    """Mean, population std and min of the non-NaN values at offsets ``0 .. w - 1``, two
-    passes in float64; NaN for all three when there is none."""
-    total = 0.0
-    n = 0
-    low = np.inf
-    for off in range(w):
-        v = value_at(x, s, column_of(t, off, lut))
-        if not np.isnan(v):
-            total += v
-            n += 1
-            low = min(low, v)
-    if n == 0:
-        return np.nan, np.nan, np.nan
-    mean = total / n
-    sq = 0.0
-    for off in range(w):
-        v = value_at(x, s, column_of(t, off, lut))
-        if not np.isnan(v):
-            sq += (v - mean) * (v - mean)
-    return mean, np.sqrt(sq / n), low
+def _rolling(x: np.ndarray, sensor: np.ndarray, col: np.ndarray, lut: np.ndarray,
+             windows: np.ndarray, out: np.ndarray, j: int) -> int:
+    """Mean, population std and min of the non-NaN values at offsets ``0 .. w - 1``, for every
+    window ``w`` in one pass back from the anchor (NaN for all three when there is none).
+    Sums are float64 and shifted by the newest value, so a flat window has a std of exactly 0
+    and there is no cancellation."""
+    nw = windows.shape[0]
+    if nw == 0:
+        return j
+    longest = windows.max()
+    emit = np.full(longest, -1, np.int64)  # offset -> the window that ends there
+    for i in range(nw):
+        emit[windows[i] - 1] = i
+    for r in range(sensor.shape[0]):
+        s, t = sensor[r], col[r]
+        n = 0
+        shift = s1 = s2 = 0.0
+        low = np.inf
+        for off in range(longest):
+            v = value_at(x, s, column_of(t, off, lut))
+            if not np.isnan(v):
+                if n == 0:
+                    shift = v
+                d = v - shift
+                s1 += d
+                s2 += d * d
+                n += 1
+                if v < low:
+                    low = v
+            i = emit[off]
+            if i >= 0:
+                k = j + 3 * i
+                if n == 0:
+                    out[r, k] = out[r, k + 1] = out[r, k + 2] = np.nan
+                else:
+                    m = s1 / n
+                    out[r, k] = shift + m
+                    out[r, k + 1] = np.sqrt(max(s2 / n - m * m, 0.0))
+                    out[r, k + 2] = low
+    return j + 3 * nw
 
 
 @njit(cache=True, nogil=True)
-def _rolling(x: np.ndarray, s: int, t: int, lut: np.ndarray, windows: np.ndarray,
-             row: np.ndarray, j: int) -> int:
-    for i in range(windows.shape[0]):
-        mean, std, low = _window_stats(x, s, t, lut, windows[i])
-        row[j] = mean
-        row[j + 1] = std
-        row[j + 2] = low
-        j += 3
-    return j
-
-
-@njit(cache=True, nogil=True)
-def _seasonal(x: np.ndarray, s: int, t: int, lut: np.ndarray, offsets: np.ndarray,
-              row: np.ndarray, j: int) -> int:
-    for i in range(offsets.shape[0]):
-        row[j + i] = value_at(x, s, column_of(t, offsets[i], lut))
-    return j + offsets.shape[0]
-
-
-@njit(cache=True, nogil=True)
-def _covariates(covars: np.ndarray, s: int, t: int, lut: np.ndarray, cov_var: np.ndarray,
-                cov_lag: np.ndarray, row: np.ndarray, j: int) -> int:
+def _covariates(cov0: np.ndarray, cov1: np.ndarray, sensor: np.ndarray, col: np.ndarray,
+                lut: np.ndarray, cov_var: np.ndarray, cov_lag: np.ndarray, out: np.ndarray,
+                j: int) -> int:
     for i in range(cov_var.shape[0]):
-        c = column_of(t, cov_lag[i] - 1, lut)
-        if c < 0 or c >= covars.shape[2]:
-            row[j + i] = np.nan
-        else:
-            row[j + i] = covars[cov_var[i], s, c]
+        x = cov0 if cov_var[i] == 0 else cov1
+        _lags(x, sensor, col, lut, cov_lag[i : i + 1], out, j + i)
     return j + cov_var.shape[0]
 
 
 @njit(cache=True, nogil=True)
-def _time(calendar: np.ndarray, t: int, opts: np.ndarray, row: np.ndarray, j: int) -> int:
-    if opts[OPT_TIME] != 0:
-        sec = np.float64(calendar[t, CAL_SECOND])
-        angle = TWO_PI * sec / DAY_S
-        row[j] = np.sin(angle)
-        row[j + 1] = np.cos(angle)
-        row[j + 2] = np.floor(sec / opts[OPT_BUCKET_S])
-        row[j + 3] = calendar[t, CAL_DOW]
-        row[j + 4] = calendar[t, CAL_DAYTYPE]
-        j += 5
-    if opts[OPT_HOLIDAY] != 0:
-        row[j] = calendar[t, CAL_TO_HOLIDAY]
-        row[j + 1] = calendar[t, CAL_FROM_HOLIDAY]
-        j += 2
-    return j
+def _calendar(calendar: np.ndarray, col: np.ndarray, out: np.ndarray, j: int) -> int:
+    for r in range(col.shape[0]):
+        for k in range(calendar.shape[1]):
+            out[r, j + k] = calendar[col[r], k]
+    return j + calendar.shape[1]
 
 
 @njit(cache=True, nogil=True)
-def _static(static: np.ndarray, s: int, row: np.ndarray, j: int) -> int:
-    for k in range(static.shape[1]):
-        row[j + k] = static[s, k]
+def _static(static: np.ndarray, sensor: np.ndarray, out: np.ndarray, j: int) -> int:
+    for r in range(sensor.shape[0]):
+        for k in range(static.shape[1]):
+            out[r, j + k] = static[sensor[r], k]
     return j + static.shape[1]
 
 
@@ -170,44 +149,54 @@ def neighbour_mean(x: np.ndarray, s: int, c: int, indptr: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def _neighbours(x: np.ndarray, s: int, t: int, lut: np.ndarray, indptr: np.ndarray,
-                indices: np.ndarray, nb_lags: np.ndarray, diff: bool, row: np.ndarray,
-                j: int) -> int:
+def _neighbours(x: np.ndarray, sensor: np.ndarray, col: np.ndarray, lut: np.ndarray,
+                indptr: np.ndarray, indices: np.ndarray, nb_lags: np.ndarray, diff: bool,
+                out: np.ndarray, j: int) -> int:
     n = nb_lags.shape[0]
-    for i in range(n):
-        c = column_of(t, nb_lags[i] - 1, lut)
-        mean = neighbour_mean(x, s, c, indptr, indices)
-        row[j + i] = mean
-        if diff:
-            row[j + n + i] = mean - value_at(x, s, c)
+    for r in range(sensor.shape[0]):
+        s = sensor[r]
+        for i in range(n):
+            c = column_of(col[r], nb_lags[i] - 1, lut)
+            mean = neighbour_mean(x, s, c, indptr, indices)
+            out[r, j + i] = mean
+            if diff:
+                out[r, j + n + i] = mean - value_at(x, s, c)
     return j + (2 * n if diff else n)
 
 
 @njit(cache=True, nogil=True)
-def _quality(x: np.ndarray, flags: np.ndarray, imputed: np.ndarray, s: int, t: int,
-             lut: np.ndarray, flag_masks: np.ndarray, opts: np.ndarray, row: np.ndarray,
-             j: int) -> int:
-    f = flags[s, t]
-    for i in range(flag_masks.shape[0]):
-        row[j + i] = 1.0 if (f & flag_masks[i]) != 0 else 0.0
-    j += flag_masks.shape[0]
-    w = opts[OPT_IMP_WINDOW]
-    if w > 0:
-        shift = opts[OPT_IMP_SHIFT]
+def _flags(flags: np.ndarray, sensor: np.ndarray, col: np.ndarray, flag_masks: np.ndarray,
+           out: np.ndarray, j: int) -> int:
+    for r in range(sensor.shape[0]):
+        f = flags[sensor[r], col[r]]
+        for i in range(flag_masks.shape[0]):
+            out[r, j + i] = 1.0 if (f & flag_masks[i]) != 0 else 0.0
+    return j + flag_masks.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _imputed_share(x: np.ndarray, imputed: np.ndarray, sensor: np.ndarray, col: np.ndarray,
+                   lut: np.ndarray, w: int, shift: int, out: np.ndarray, j: int) -> int:
+    """Share of offsets ``0 .. w - 1`` whose value is missing, imputed or not held."""
+    if w <= 0:
+        return j
+    width = x.shape[1]
+    for r in range(sensor.shape[0]):
+        s, t = sensor[r], col[r]
         bad = 0
         for off in range(w):
             c = column_of(t, off, lut)
-            if c < 0 or c >= x.shape[1] or np.isnan(x[s, c]) or ((imputed[s, c] >> shift) & 3):
+            if c < 0 or c >= width or np.isnan(x[s, c]) or (imputed[s, c] >> shift) & 3 != 0:
                 bad += 1
-        row[j] = bad / w
-        j += 1
-    return j
+        out[r, j] = bad / w
+    return j + 1
 
 
 @njit(cache=True, nogil=True)
 def build_features(
     target: np.ndarray,
-    covars: np.ndarray,
+    cov0: np.ndarray,
+    cov1: np.ndarray,
     flags: np.ndarray,
     imputed: np.ndarray,
     calendar: np.ndarray,
@@ -229,26 +218,24 @@ def build_features(
 ) -> None:
     """Write the feature rows of ``R`` anchors into ``out`` ``(R, F)`` float32.
 
-    History: ``target`` ``(N, T)`` float32 (NaN = missing), ``covars`` ``(V, N, T)`` float32
-    (other variables, may be ``V = 0``), ``flags`` ``(N, T)`` uint8 quality bits, ``imputed``
-    ``(N, T)`` uint8 packed imputation codes, ``calendar`` ``(T, N_CAL)`` float32 (``CAL_*``
-    columns; only anchor columns are read), ``static`` ``(N, S)`` float32, the sensor graph as
-    CSR ``indptr`` int64 ``(N + 1,)`` / ``indices`` int32. Anchors: ``anchor_sensor``,
+    History: ``target`` ``(N, T)`` float32 (NaN = missing); ``cov0``, ``cov1`` two other
+    variables ``(N, T)`` float32 (an ``(N, 0)`` array reads as all missing); ``flags``
+    ``(N, T)`` uint8 quality bits; ``imputed`` ``(N, T)`` uint8 packed imputation codes;
+    ``calendar`` ``(T, C)`` float32 time columns per bucket (copied from each anchor's column;
+    only anchor columns are read); ``static`` ``(N, S)`` float32; the sensor graph as CSR
+    ``indptr`` int64 ``(N + 1,)`` / ``indices`` int32. Anchors: ``anchor_sensor``,
     ``anchor_col`` int32 ``(R,)``; ``lut`` int32 offset -> column table (empty: contiguous).
     Plan, int64: ``lags`` (>= 1; lag k = offset k - 1), rolling ``windows`` (buckets),
-    ``seasonal`` offsets, covariates ``cov_var`` (index into ``covars``) / ``cov_lag``,
+    ``seasonal`` offsets, covariates ``cov_var`` (0: ``cov0``, 1: ``cov1``) / ``cov_lag``,
     neighbour ``nb_lags``, ``flag_masks`` (one 0/1 column each), ``opts`` ``(N_OPT,)``.
     """
-    diff = opts[OPT_NB_DIFF] != 0
-    for r in range(anchor_sensor.shape[0]):
-        s = anchor_sensor[r]
-        t = anchor_col[r]
-        row = out[r]
-        j = _lags(target, s, t, lut, lags, row, 0)
-        j = _rolling(target, s, t, lut, windows, row, j)
-        j = _seasonal(target, s, t, lut, seasonal, row, j)
-        j = _covariates(covars, s, t, lut, cov_var, cov_lag, row, j)
-        j = _time(calendar, t, opts, row, j)
-        j = _static(static, s, row, j)
-        j = _neighbours(target, s, t, lut, indptr, indices, nb_lags, diff, row, j)
-        _quality(target, flags, imputed, s, t, lut, flag_masks, opts, row, j)
+    s, t = anchor_sensor, anchor_col
+    j = _lags(target, s, t, lut, lags, out, 0)
+    j = _rolling(target, s, t, lut, windows, out, j)
+    j = _lags(target, s, t, lut, seasonal + 1, out, j)  # offset o is lag o + 1
+    j = _covariates(cov0, cov1, s, t, lut, cov_var, cov_lag, out, j)
+    j = _calendar(calendar, t, out, j)
+    j = _static(static, s, out, j)
+    j = _neighbours(target, s, t, lut, indptr, indices, nb_lags, opts[OPT_NB_DIFF] != 0, out, j)
+    j = _flags(flags, s, t, flag_masks, out, j)
+    _imputed_share(target, imputed, s, t, lut, opts[OPT_IMP_WINDOW], opts[OPT_IMP_SHIFT], out, j)
