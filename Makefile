@@ -23,11 +23,12 @@ demo: setup
 		--seed 7 --city-out $(DEMO_DIR)/city.geojson --out $(DEMO_DIR)/history --force
 
 # Every test, Kafka integration tests included (the fixture resolves Kafka's jars with Maven
-# into ~/.cache/flowcast on first use and starts a real broker), then the benchmarks once each.
+# into ~/.cache/flowcast on first use and starts a real broker), then each broker-free benchmark
+# once as a smoke test (the broker benchmarks run with `make bench`).
 test: setup
 	$(BIN)/ruff check flowcast tests benchmarks
 	$(BIN)/pytest -q tests
-	$(BIN)/pytest -q benchmarks --benchmark-disable
+	$(BIN)/pytest -q benchmarks --benchmark-disable -m "not kafka"
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not kafka" tests
