@@ -118,6 +118,61 @@ class LevelSettings(_Section):
         return self
 
 
+class AlertSettings(_Section):
+    """Scenic-spot saturation alerts (``flowcast.publish.alerts``, ``docs/alerts.md``): when an
+    alert is raised, updated and cancelled, and the words of its CAP message. Times are minutes
+    of issue time; a condition must hold for both its cycles and its minutes."""
+
+    pending_cycles: int = Field(default=2, ge=1)  # consecutive cycles over before raising
+    pending_min: float = Field(default=0.0, ge=0)
+    hold_cycles: int = Field(default=2, ge=1)  # consecutive cycles below before cancelling
+    hold_min: float = Field(default=60.0, ge=0)
+    hysteresis: float = Field(default=0.05, ge=0, lt=1)  # saturation below a threshold to clear
+    update_peak_delta: float = Field(default=0.05, gt=0)  # peak move (x capacity) for an Update
+    update_onset_min: float | None = Field(default=None, gt=0)  # None: one spot bucket
+    expected_within_min: float = Field(default=120.0, ge=0)  # onset this close: Expected
+    likely_within_min: float = Field(default=120.0, ge=0)  # no interval: Likely this close
+    max_alternatives: int = Field(default=2, ge=0)
+    sender: str = Field(default="flowcast", pattern=r"^[^\s,<&]+$")
+    scope: Literal["Public", "Restricted"] = "Public"
+    restriction: str = ""  # who may see a Restricted alert (CAP requires it then)
+    category: Literal["Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env",
+                      "Transport", "Infra", "CBRNE", "Other"] = "Safety"  # CAP 1.2's list
+    language: str = "en-US"
+    headline_expected: str = "{spot} expected to reach {peak_pct}% of capacity at {peak_time}"
+    headline_now: str = ("{spot} at {now_pct}% of capacity now; "
+                         "forecast peak {peak_pct}% at {peak_time}")
+    headline_cancel: str = ("{spot} saturation alert cancelled: "
+                            "forecast stays below {clear_pct}% of capacity")
+    instruction_warning: str = ("Announce the saturation warning and stop ticket sales at the "
+                                "gates of {spot} {when} ({threshold_pct}% of capacity); "
+                                "{alternatives}.")
+    instruction_critical: str = ("Close the entrances of {spot} {when} ({threshold_pct}% of "
+                                 "capacity) and hold arrivals outside; {alternatives}.")
+    instruction_cancel: str = "Resume normal ticket sales at {spot}."
+    alternatives_some: str = "direct arrivals to {names}"
+    alternatives_none: str = "no other spot has spare capacity: hold arrivals at the car parks"
+    when_now: str = "now"
+    when_later: str = "by {time}"
+
+    @model_validator(mode="after")
+    def _texts_and_scope(self) -> AlertSettings:
+        placeholders = ("spot", "level", "threshold_pct", "clear_pct", "now_pct", "peak_pct",
+                        "peak_time", "onset_time", "when", "alternatives", "names", "time")
+        sample = dict.fromkeys(placeholders, "x")
+        for name, value in self:
+            if name.startswith(("headline_", "instruction_", "alternatives_", "when_")):
+                try:
+                    value.format(**sample)
+                except (KeyError, IndexError, ValueError) as err:
+                    allowed = ", ".join("{" + p + "}" for p in placeholders)
+                    raise ValueError(f"{name} has a bad placeholder ({err}); use {allowed}") \
+                        from None
+        if self.scope == "Restricted" and not self.restriction.strip():
+            raise ValueError("scope 'Restricted' needs a restriction (who may see the alert)")
+        return self
+
+
 class Settings(_Section):
     """All of flowcast's settings."""
 
@@ -125,6 +180,7 @@ class Settings(_Section):
     topics: TopicSettings = TopicSettings()
     time: TimeSettings = TimeSettings()
     levels: LevelSettings = LevelSettings()
+    alerts: AlertSettings = AlertSettings()
     engine: EngineSettings = EngineSettings()
 
 
