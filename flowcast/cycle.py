@@ -8,18 +8,26 @@ build the spot messages. No Python loop per sensor or segment except building th
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import scipy.sparse as sp
 
-from flowcast.city import City
+from flowcast.city import City, Csr
 from flowcast.config import Settings
 from flowcast.engine_state import RoadState, SpotState
+from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import (
     Forecaster,
     LastValue,
     SeasonalNaive,
     profile_adjusted_persistence,
 )
+from flowcast.models.features import static_table
+from flowcast.models.road_model import RoadForecaster, predict_live
+from flowcast.publish.alerts import AlertTracker
+from flowcast.publish.cap import alert_messages
 from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import (
     RoadConditions,
@@ -27,6 +35,8 @@ from flowcast.publish.messages import (
     road_condition_messages,
     spot_forecast_messages,
 )
+
+log = logging.getLogger("flowcast.cycle")
 
 
 def _horizon_buckets(horizons_min: tuple[int, ...], bucket_s: int) -> np.ndarray:
@@ -44,7 +54,8 @@ class RoadCycle:
     """
 
     def __init__(self, city: City, sensors: np.ndarray, settings: Settings,
-                 forecaster: Forecaster | None = None) -> None:
+                 forecaster: Forecaster | None = None, models: ModelHolder | None = None,
+                 graph: Csr | None = None) -> None:
         self.bucket_s = settings.time.road_bucket_s
         self.horizons_min = np.array(settings.engine.road_horizons_min, dtype=np.int64)
         self.horizons = _horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
@@ -66,6 +77,11 @@ class RoadCycle:
         self.free_flow = city.segment_free_flow_kmh[self.segments]
         self.bands = band_table(settings.levels)
         self.min_speed = settings.levels.min_speed_kmh
+        # the LightGBM model (through its holder, which reloads new versions), if any
+        self.models = models
+        self.timezone = city.timezone
+        self.static = static_table(city, sensors)
+        self.graph = graph
 
     @property
     def model(self) -> str:
@@ -79,7 +95,47 @@ class RoadCycle:
         return road_condition_messages(self.conditions(state, bucket_id))
 
     def conditions(self, state: RoadState, bucket_id: int) -> RoadConditions:
-        """Current and forecast conditions of every segment after ``bucket_id`` closed."""
+        """Current and forecast conditions of every segment after ``bucket_id`` closed: from
+        the LightGBM model when one is in service, else from the baseline (also the fallback
+        when the model fails)."""
+        baseline = self._baseline_conditions(state, bucket_id)
+        model = self.models.current() if self.models is not None else None
+        if model is None:
+            return baseline
+        try:
+            return self._model_conditions(model, state, bucket_id, baseline)
+        except Exception:  # a broken model must not stop the screens: serve the baseline
+            log.exception("model %s failed for bucket %d; serving the baseline", model.version,
+                          bucket_id)
+            self.models.metrics.inc("flowcast_model_failures_total")  # type: ignore[union-attr]
+            return baseline
+
+    def _model_conditions(self, model: RoadForecaster, state: RoadState, bucket_id: int,
+                          baseline: RoadConditions) -> RoadConditions:
+        live = predict_live(model, state.window, bucket_id, timezone=self.timezone,
+                            static=self.static, graph=self.graph,
+                            intervals=model.has_intervals)
+        now = baseline.speed[:, None]
+        forecast = self._bounded(self._segments(live.y), now)
+        p10 = p90 = None
+        if live.p10 is not None and live.p90 is not None:
+            p10 = self._bounded(self._segments(live.p10), now)
+            p90 = np.maximum(self._bounded(self._segments(live.p90), now), p10)
+        horizons_min = np.asarray(model.horizons, np.int64) * self.bucket_s // 60
+        return replace(
+            baseline, horizons_min=horizons_min, forecast_speed=forecast,
+            forecast_level=levels(forecast, self.road_class[:, None], self.bands),
+            forecast_travel_time_s=travel_times_s(self.length_m[:, None], forecast,
+                                                  self.min_speed),
+            forecast_p10=p10, forecast_p90=p90, model=f"lightgbm:{model.version}")
+
+    def _bounded(self, forecast: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """Forecast speeds with gaps filled by the current speed and kept within
+        0..1.3 x free flow."""
+        filled = np.where(np.isnan(forecast), now, forecast.astype(np.float64))
+        return np.clip(filled, 0.0, self.free_flow[:, None] * 1.3)
+
+    def _baseline_conditions(self, state: RoadState, bucket_id: int) -> RoadConditions:
         forecaster = self.forecaster or self.last_value
         window = state.window(bucket_id + 1, max(forecaster.lookback, 1))
         speed_hist = self._segments(window.speed)
@@ -91,9 +147,7 @@ class RoadCycle:
             forecast = profile_adjusted_persistence(last, self._daily_profile(state, bucket_id))
         else:
             forecast = self.forecaster.predict(speed_hist, self.horizons)
-        forecast = forecast.astype(np.float64)
-        forecast = np.where(np.isnan(forecast), now_speed[:, None], forecast)
-        forecast = np.clip(forecast, 0.0, self.free_flow[:, None] * 1.3)
+        forecast = self._bounded(forecast, now_speed[:, None])
         imputed = (window.imputed[:, -1] != 0).astype(np.float64)
         return RoadConditions(
             segment_ids=self.segment_ids,
@@ -139,7 +193,7 @@ class RoadCycle:
 
 class SpotCycle:
     """Forecast cycle of the spots one partition holds (``spots``: global indices in the
-    :class:`SpotState`'s local order)."""
+    :class:`SpotState`'s local order), with their saturation alerts."""
 
     def __init__(self, city: City, spots: np.ndarray, settings: Settings) -> None:
         self.bucket_s = settings.time.spot_bucket_s
@@ -149,9 +203,16 @@ class SpotCycle:
         self.last = LastValue(max_age=4)
         self.spot_ids = city.spot_ids[spots]
         self.capacity = city.spot_capacity_instant[spots]
+        # fed every cycle, replayed ones included, so a restarted engine rebuilds the active
+        # alerts from the same history instead of raising them again
+        self.alerts = AlertTracker.from_settings(city, settings)
 
     def run(self, state: SpotState, bucket_id: int) -> list[tuple[bytes, bytes]]:
-        """Messages for the spot bucket ``bucket_id`` that just closed in ``state``."""
+        """Forecast messages for the spot bucket ``bucket_id`` that just closed."""
+        return spot_forecast_messages(self.forecasts(state, bucket_id))
+
+    def forecasts(self, state: SpotState, bucket_id: int) -> SpotForecasts:
+        """Visitors now and forecast for every held spot after ``bucket_id`` closed."""
         window = state.window(bucket_id + 1, self.seasonal.lookback)
         visitors = window.visitors
         forecast = self.seasonal.predict(visitors, self.horizons)
@@ -160,8 +221,12 @@ class SpotCycle:
         if np.isnan(forecast).all():
             model = "baseline:last_value"
         forecast = np.where(np.isnan(forecast), fallback, forecast)
-        return spot_forecast_messages(SpotForecasts(
+        return SpotForecasts(
             spot_ids=self.spot_ids, issued_at_ms=(bucket_id + 1) * self.bucket_s * 1000,
             horizons_min=self.horizons_min, capacity_instant=self.capacity,
             visitors=visitors[:, -1], arrivals=window.arrivals[:, -1],
-            forecast_visitors=np.maximum(forecast, 0.0), model=model))
+            forecast_visitors=np.maximum(forecast, 0.0), model=model)
+
+    def alert_messages(self, forecasts: SpotForecasts) -> list[tuple[bytes, bytes]]:
+        """Advance the alert lifecycle by one cycle; the CAP messages it raises (key: spot)."""
+        return alert_messages(self.alerts.step(forecasts))

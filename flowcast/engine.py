@@ -32,6 +32,7 @@ from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.ingest.sinks import RecordSink
 from flowcast.metrics import Metrics
+from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import Forecaster
 from flowcast.partitions import Output, RoadPartition, SpotPartition, StepResult
 
@@ -80,7 +81,8 @@ class Engine:
 
     def __init__(self, city: City, settings: Settings, consumer: Any, sink: RecordSink, *,
                  metrics: Metrics | None = None, clock: Clock | None = None,
-                 forecaster: Forecaster | None = None) -> None:
+                 forecaster: Forecaster | None = None, models: ModelHolder | None = None
+                 ) -> None:
         self.city = city
         self.settings = settings
         self.consumer = consumer
@@ -88,6 +90,7 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.clock = clock or WallClock()
         self.forecaster = forecaster
+        self.models = models
         self.workers: dict[TopicPartition, Worker] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.ready = threading.Event()  # set once the first outputs are acknowledged
@@ -147,7 +150,7 @@ class Engine:
         n = max(n, tp.partition + 1)
         if tp.topic == self.settings.topics.road_readings:
             return RoadPartition(tp.topic, tp.partition, n, self.city, self.settings,
-                                 self.metrics, self.forecaster)
+                                 self.metrics, self.forecaster, self.models)
         return SpotPartition(tp.topic, tp.partition, n, self.city, self.settings, self.metrics)
 
     def _start_offsets(self, tp: TopicPartition, since_ms: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from kafka.partitioner.default import murmur2
 
-from flowcast.city import City
+from flowcast.city import City, Csr
 from flowcast.config import Settings
 from flowcast.cycle import RoadCycle, SpotCycle
 from flowcast.engine_state import QualityParams, RoadState, SpotState, Watermark
@@ -34,7 +34,9 @@ from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.wire import decode_road_records, decode_spot_records
 from flowcast.kernels import buckets as kb
 from flowcast.metrics import Metrics
+from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import Forecaster
+from flowcast.publish.messages import spot_forecast_messages
 
 
 def key_partition(keys: Sequence[str], partitions: int) -> np.ndarray:
@@ -180,17 +182,23 @@ class _Worker:
         if not len(closed):
             return
         self.metrics.inc("flowcast_buckets_closed_total", len(closed), kind=self.kind)
-        if not publish:
-            return
         for bucket_id, end_ms in zip(closed.bucket_ids.tolist(), closed.end_ms.tolist(),
                                      strict=True):
             started = time.monotonic()
-            messages = self.cycle.run(self.state, bucket_id)  # type: ignore[arg-type]
-            self.metrics.observe(f"flowcast_{self.kind}_cycle_seconds",
-                                 time.monotonic() - started)
-            result.outputs += [Output(self.output_topic, k, v, None, end_ms)
-                               for k, v in messages]
-            result.closed_at.append(started)
+            outputs = self._cycle(bucket_id, end_ms, publish)
+            if publish:
+                self.metrics.observe(f"flowcast_{self.kind}_cycle_seconds",
+                                     time.monotonic() - started)
+                result.outputs += outputs
+                result.closed_at.append(started)
+
+    def _cycle(self, bucket_id: int, end_ms: int, publish: bool) -> list[Output]:
+        """The outputs of one closed bucket (computed only when they will be published)."""
+        if not publish:
+            return []
+        assert self.cycle is not None
+        messages = self.cycle.run(self.state, bucket_id)  # type: ignore[arg-type]
+        return [Output(self.output_topic, k, v, None, end_ms) for k, v in messages]
 
     def _refuse(self, records: Sequence[Any], source: np.ndarray, batch: Any, mask: np.ndarray,
                 reason: str, publish: bool, result: StepResult) -> None:
@@ -214,8 +222,8 @@ class RoadPartition(_Worker):
     kind = "road"
 
     def __init__(self, topic: str, partition: int, n_partitions: int, city: City,
-                 settings: Settings, metrics: Metrics, forecaster: Forecaster | None = None
-                 ) -> None:
+                 settings: Settings, metrics: Metrics, forecaster: Forecaster | None = None,
+                 models: ModelHolder | None = None) -> None:
         super().__init__(topic, partition, city, settings, metrics)
         self.output_topic = settings.topics.road_conditions
         owner = key_partition([str(r) for r in city.regions.tolist()], n_partitions)
@@ -229,7 +237,8 @@ class RoadPartition(_Worker):
                 history_buckets=int(settings.time.history_days * 86400 // bucket_s),
                 open_slots=settings.engine.open_buckets, reporting_interval_s=interval,
                 quality=QualityParams(reporting_interval_s=interval))
-            self.cycle = RoadCycle(city, self.sensors, settings, forecaster)
+            graph = Csr(self.state.indptr, self.state.indices)
+            self.cycle = RoadCycle(city, self.sensors, settings, forecaster, models, graph)
 
     def _decode(self, values: list[bytes | None], headers: list[Any]) -> Any:
         return decode_road_records(values, headers, self.city)
@@ -260,6 +269,21 @@ class SpotPartition(_Worker):
 
     def _decode(self, values: list[bytes | None], headers: list[Any]) -> Any:
         return decode_spot_records(values, headers, self.city)
+
+    def _cycle(self, bucket_id: int, end_ms: int, publish: bool) -> list[Output]:
+        """Spot forecasts and alerts. The alert lifecycle runs on replayed buckets too, so a
+        restarted engine neither re-raises nor forgets an active alert; only live buckets
+        publish."""
+        assert isinstance(self.cycle, SpotCycle) and isinstance(self.state, SpotState)
+        forecasts = self.cycle.forecasts(self.state, bucket_id)
+        alerts = self.cycle.alert_messages(forecasts)
+        if not publish:
+            return []
+        self.metrics.inc("flowcast_alerts_total", len(alerts))
+        topic = self.settings.topics.spot_alerts
+        return ([Output(self.output_topic, k, v, None, end_ms)
+                 for k, v in spot_forecast_messages(forecasts)]
+                + [Output(topic, k, v, None, end_ms) for k, v in alerts])
 
     @staticmethod
     def _ids(batch: SpotBatch) -> np.ndarray:

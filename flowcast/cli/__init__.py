@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "topics": ("flowcast.cli.topics", "topics", "Create and inspect flowcast's Kafka topics."),
     "broker": ("flowcast.cli.broker", "broker",
                "Start a local single-node Kafka broker (KRaft) for development."),
+    "train": ("flowcast.cli.train", "train", "Train the LightGBM road forecaster on a dataset."),
+    "backtest": ("flowcast.cli.backtest", "backtest", "Backtest road forecasts; write a report."),
 }
 
 

@@ -16,6 +16,8 @@ from flowcast.engine import Engine
 from flowcast.errors import FlowcastUserError
 from flowcast.ingest.kafka_client import make_consumer
 from flowcast.ingest.sinks import KafkaSink
+from flowcast.metrics import Metrics
+from flowcast.model_holder import ModelHolder
 
 
 @click.command("run")
@@ -26,6 +28,9 @@ from flowcast.ingest.sinks import KafkaSink
                    "FLOWCAST_KAFKA_BOOTSTRAP).")
 @click.option("--city", "city_file", metavar="CITY", required=True,
               help="The city registry (GeoJSON) whose sensors and spots to process.")
+@click.option("--model", "model_dir", metavar="MODEL_DIR",
+              help="A model directory from 'flowcast train'; new versions written there are "
+                   "picked up without a restart. Without it the baselines forecast.")
 @click.option("--group", "group_id", metavar="GROUP",
               help="Consumer group (default kafka.group_id); processes in one group split the "
                    "partitions.")
@@ -34,8 +39,9 @@ from flowcast.ingest.sinks import KafkaSink
                    "(default engine.start_from: latest, after rebuilding state).")
 @click.option("--status-every", default=10.0, show_default=True, metavar="SECONDS",
               help="How often to print a status line (0: never).")
-def run(config_file: str | None, bootstrap: str | None, city_file: str, group_id: str | None,
-        start_from: str | None, status_every: float) -> None:
+def run(config_file: str | None, bootstrap: str | None, city_file: str,
+        model_dir: str | None, group_id: str | None, start_from: str | None,
+        status_every: float) -> None:
     """Run the streaming engine: consume readings, publish conditions and spot forecasts.
 
     Stops cleanly on SIGTERM or Ctrl-C: the batch in hand is finished, outputs are flushed,
@@ -49,16 +55,21 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str, group_id
     city = load_city(city_file)
     if city.n_sensors == 0 and city.n_spots == 0:
         raise FlowcastUserError(f"{city_file} has no sensors and no spots; nothing to run")
+    metrics = Metrics()
+    models = (ModelHolder(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics)
+              if model_dir else None)
     consumer = make_consumer(settings.kafka, group_id=settings.kafka.group_id,
                              max_poll_records=settings.engine.poll_max_records,
                              fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
     sink = KafkaSink.connect(settings.kafka)
-    engine = Engine(city, settings, consumer, sink)
+    engine = Engine(city, settings, consumer, sink, metrics=metrics, models=models)
     stop = threading.Event()
     _stop_on_signals(stop)
     engine.subscribe()
-    click.echo(f"flowcast run: {city.name}, {city.n_sensors} sensors, {city.n_spots} spots; "
-               f"group {settings.kafka.group_id} at {settings.kafka.bootstrap}", err=True)
+    model_text = f"model {models.version}" if models is not None else "baseline forecasts"
+    click.echo(f"flowcast run: {city.name}, {city.n_sensors} sensors, {city.n_spots} spots, "
+               f"{model_text}; group {settings.kafka.group_id} at {settings.kafka.bootstrap}",
+               err=True)
     _run_with_status(engine, stop, status_every)
     sink.close()
     click.echo("flowcast run: stopped; offsets committed, left the group", err=True)

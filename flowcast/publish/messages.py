@@ -46,6 +46,8 @@ class RoadConditions:
     forecast_level: np.ndarray
     forecast_travel_time_s: np.ndarray
     model: str
+    forecast_p10: np.ndarray | None = None  # (G, H) speed interval, when the model has one
+    forecast_p90: np.ndarray | None = None
 
 
 @dataclass
@@ -84,12 +86,18 @@ def road_condition_messages(c: RoadConditions) -> list[tuple[bytes, bytes]]:
     f_speed = _num(c.forecast_speed, 1)
     f_tt = _num(c.forecast_travel_time_s, 1)
     f_level = c.forecast_level.tolist()
+    intervals = c.forecast_p10 is not None and c.forecast_p90 is not None
+    if intervals:
+        p10, p90 = _num(c.forecast_p10, 1), _num(c.forecast_p90, 1)  # type: ignore[arg-type]
     out: list[tuple[bytes, bytes]] = []
     for g, segment in enumerate(c.segment_ids.tolist()):
         forecast = [{"horizon_min": h, "valid_at": v, "speed": s, "level": lv,
                      "travel_time_s": t}
                     for h, v, s, lv, t in zip(horizons, valid_at, f_speed[g], f_level[g], f_tt[g],
                                               strict=True)]
+        if intervals:
+            for item, lo, hi in zip(forecast, p10[g], p90[g], strict=True):
+                item["speed_p10"], item["speed_p90"] = lo, hi
         message = {"segment": segment, "issued_at": c.issued_at_ms, "model": c.model,
                    "now": {"speed": speed[g], "level": level[g], "travel_time_s": tt[g],
                            "flow": flow[g], "occupancy": occ[g], "imputed_share": share[g]},
