@@ -184,8 +184,23 @@ class AddResult:
     invalid: int = 0
 
 
+class _BucketSpan:
+    """Shared by the closed-bucket records: their count and their end times."""
+
+    bucket_ms: int
+    bucket_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.bucket_ids)
+
+    @property
+    def end_ms(self) -> np.ndarray:
+        """Epoch ms at which each bucket ends (its forecasts' issue time)."""
+        return (self.bucket_ids + 1) * self.bucket_ms
+
+
 @dataclass
-class ClosedBuckets:
+class ClosedBuckets(_BucketSpan):
     """Buckets just closed, oldest first: ``bucket_ids`` (int64), and per bucket the number of
     sensors without data and of sensors with an imputed value."""
 
@@ -193,14 +208,6 @@ class ClosedBuckets:
     bucket_ids: np.ndarray
     no_data: np.ndarray
     imputed: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.bucket_ids)
-
-    @property
-    def end_ms(self) -> np.ndarray:
-        """Epoch ms at which each closed bucket ends (its forecasts' issue time)."""
-        return (self.bucket_ids + 1) * self.bucket_ms
 
 
 def _empty_closed(bucket_ms: int) -> ClosedBuckets:
@@ -395,7 +402,7 @@ class RoadState:
 
 
 @dataclass
-class ClosedSpotBuckets:
+class ClosedSpotBuckets(_BucketSpan):
     """Spot buckets just closed, oldest first; per-bucket arrays are ``(B, K)``: ``arrivals``
     and ``exits`` (people through the gates), ``visitors`` inside at the bucket's end and their
     ``peak`` within it (float32), ``count`` readings, ``flags`` (``spots.SPOT_*``)."""
@@ -408,14 +415,6 @@ class ClosedSpotBuckets:
     peak: np.ndarray
     count: np.ndarray
     flags: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.bucket_ids)
-
-    @property
-    def end_ms(self) -> np.ndarray:
-        """Epoch ms at which each closed bucket ends."""
-        return (self.bucket_ids + 1) * self.bucket_ms
 
 
 class SpotState:
