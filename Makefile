@@ -24,11 +24,11 @@ demo: setup
 
 # Every test, Kafka integration tests included (the fixture resolves Kafka's jars with Maven
 # into ~/.cache/flowcast on first use and starts a real broker), then each broker-free benchmark
-# once as a smoke test (the broker benchmarks run with `make bench`).
+# once as a smoke test (the broker and slow benchmarks run with `make bench`).
 test: setup
 	$(BIN)/ruff check flowcast tests benchmarks
 	$(BIN)/pytest -q tests
-	$(BIN)/pytest -q benchmarks --benchmark-disable -m "not kafka"
+	$(BIN)/pytest -q benchmarks --benchmark-disable -m "not kafka and not slow"
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not kafka" tests

@@ -96,8 +96,7 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
         raise FlowcastUserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got "
                                 f"{protocol!r}")
     fraction = _fraction(test_fraction)
-    n_folds = parse_int("--folds", folds, 1)
-    assert n_folds is not None
+    n_folds = parse_int("--folds", folds, 1) or 1
     overrides = {"stride": parse_int("--stride", stride, None),
                  "max_sensors": parse_int("--sensors", sensors, None),
                  "threads": parse_int("--threads", threads, None, minimum=0),

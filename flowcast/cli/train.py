@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.errors import FlowcastUserError
-from flowcast.models.artifact import MODEL_FILE, ModelError, save_model
+from flowcast.models.artifact import check_out_dir, save_model
 from flowcast.models.backtest import ROAD_BASELINES, Grid, validation_predictions
 from flowcast.models.dataset import load_dataset
 from flowcast.models.features import VARIABLES, FeatureSpec
@@ -171,7 +171,7 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
     if target not in VARIABLES:
         raise FlowcastUserError(f"--target must be one of {', '.join(VARIABLES)}, got {target!r}")
     out_dir = Path(out)
-    _check_out(out_dir, force)
+    check_out_dir(out_dir, force)
     config_kw = {"stride": parse_int("--stride", stride, 1),
                  "max_sensors": parse_int("--sensors", sensors, None),
                  "threads": parse_int("--threads", threads, 0, minimum=0),
@@ -202,17 +202,6 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
                metrics={"validation": records(table)}, overwrite=force)
     click.echo(f"model {result.model.version} -> {out_dir} ({len(steps)} horizons, "
                f"{'with' if quantiles else 'no'} P10/P90; trained in {seconds:.1f} s)")
-
-
-def _check_out(out: Path, force: bool) -> None:
-    if not out.exists():
-        return
-    if not force:
-        raise ModelError(f"{out} already exists; add --force to replace it, or choose another "
-                         "--out")
-    if not out.is_dir() or (any(out.iterdir()) and not (out / MODEL_FILE).exists()):
-        raise ModelError(f"{out} exists and is not a model directory; --force only replaces "
-                         "models, so choose another --out")
 
 
 def _training_doc(dataset: Path, roads: xr.Dataset, result: TrainResult,

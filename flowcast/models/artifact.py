@@ -82,7 +82,7 @@ def save_model(model: RoadForecaster, path: str | os.PathLike[str], *,
     model directory is replaced.
     """
     path = Path(path)
-    _check_target_dir(path, overwrite)
+    check_out_dir(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     os.chmod(tmp, 0o755)
@@ -98,7 +98,9 @@ def save_model(model: RoadForecaster, path: str | os.PathLike[str], *,
     return path
 
 
-def _check_target_dir(path: Path, overwrite: bool) -> None:
+def check_out_dir(path: Path, overwrite: bool) -> None:
+    """Refuse to write a model to ``path`` when it exists, unless ``overwrite`` and it is an
+    empty directory or a model directory (``--force`` never wipes anything else)."""
     if not path.exists():
         return
     if not overwrite:

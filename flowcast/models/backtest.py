@@ -88,7 +88,7 @@ class BacktestResult:
     """The long predictions table (``flowcast.models.metrics``; an extra ``fold`` column) of
     the model and every baseline, and how it was made: ``mode`` is ``trained``,
     ``retrained per fold`` (a given model's spec and settings) or ``as-is`` (a given model
-    whose training ended before the test span); ``last_target`` the last column scored."""
+    whose training ended before the test span)."""
 
     predictions: pd.DataFrame
     folds: list[FoldInfo]
@@ -272,8 +272,7 @@ def _profile(window: np.ndarray, horizons: np.ndarray, per_day: int) -> np.ndarr
         cols = length - 1 - k * per_day + steps
         ok = (cols >= 0) & (cols <= length - 1)
         past[:, k - 1, ok] = window[:, cols[ok]]
-    out = profile_adjusted_persistence(last, past)
-    return np.where(np.isnan(last)[:, None], np.float32(np.nan), out)
+    return profile_adjusted_persistence(last, past)  # NaN where there is no last value
 
 
 def baseline_rows(grid: Grid, inputs: np.ndarray, origins: np.ndarray,

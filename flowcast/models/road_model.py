@@ -205,12 +205,12 @@ def horizons_to_steps(horizons_min: Sequence[int], bucket_s: int) -> tuple[int, 
     """Horizons in minutes -> whole buckets of ``bucket_s`` seconds, ascending and distinct.
     Raises ``ValueError`` naming the first horizon that is not a positive multiple of the
     bucket."""
+    bucket = f"{bucket_s // 60} min" if bucket_s % 60 == 0 else f"{bucket_s} s"
     steps = []
     for minutes in horizons_min:
         seconds = int(minutes) * 60
-        if int(minutes) <= 0 or seconds % bucket_s:
+        if seconds <= 0 or seconds % bucket_s:
             raise ValueError(f"horizon {minutes} min is not a positive multiple of the "
-                             f"dataset's {bucket_s // 60 if bucket_s % 60 == 0 else bucket_s}"
-                             f"{' min' if bucket_s % 60 == 0 else ' s'} buckets")
+                             f"dataset's {bucket} buckets")
         steps.append(seconds // bucket_s)
     return tuple(sorted(set(steps)))
