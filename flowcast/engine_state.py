@@ -230,6 +230,14 @@ def _per_sensor(value: float | np.ndarray | None, n: int, default: float) -> np.
     return np.array(np.broadcast_to(np.asarray(value, np.float32), (n,)))
 
 
+def _to_local(index: np.ndarray, local_index: np.ndarray) -> np.ndarray:
+    """Global indices mapped through ``local_index`` (int32; -1 where not held or out of
+    range)."""
+    n = len(local_index)
+    inside = (index >= 0) & (index < n)
+    return np.where(inside, local_index[np.clip(index, 0, n - 1)], -1).astype(np.int32)
+
+
 def _start_bucket(ts_ms: np.ndarray, valid: np.ndarray, bucket_ms: int, n_open: int) -> int | None:
     """Where a state that has seen nothing starts: the batch's oldest bucket, or as far back as
     the open ring reaches from its newest one."""
@@ -323,10 +331,8 @@ class RoadState:
         """``batch`` with global sensor indices mapped to this state's (-1 = not held here)."""
         if self.local_index is None:
             return batch
-        sensor = np.where((batch.sensor >= 0) & (batch.sensor < len(self.local_index)),
-                          self.local_index[np.clip(batch.sensor, 0, len(self.local_index) - 1)],
-                          -1).astype(np.int32)
-        return RoadBatch(sensor, batch.ts_ms, batch.flow, batch.occupancy, batch.speed)
+        return RoadBatch(_to_local(batch.sensor, self.local_index), batch.ts_ms, batch.flow,
+                         batch.occupancy, batch.speed)
 
     def bucket_of(self, ts_ms: int | np.ndarray) -> int | np.ndarray:
         """Bucket id of an epoch-ms time: ``floor(ts_ms / bucket_ms)``."""
@@ -471,9 +477,7 @@ class SpotState:
         """``batch`` with global spot indices mapped to this state's (-1 = not held here)."""
         if self.local_index is None:
             return batch
-        n = len(self.local_index)
-        spot = np.where((batch.spot >= 0) & (batch.spot < n),
-                        self.local_index[np.clip(batch.spot, 0, n - 1)], -1).astype(np.int32)
+        spot = _to_local(batch.spot, self.local_index)
         return SpotBatch(spot, batch.ts_ms, batch.entries, batch.exits, batch.count)
 
     def start(self, bucket: int) -> None:
