@@ -173,6 +173,17 @@ class AlertSettings(_Section):
         return self
 
 
+class HttpSettings(_Section):
+    """The HTTP API and pages (``flowcast run --port``, ``flowcast demo``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    # bearer token that acknowledging an alert requires; empty: acknowledging is refused
+    token: str = ""
+    recent_minutes: float = Field(default=180.0, gt=0)  # how far back pages read on start
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+
+
 class Settings(_Section):
     """All of flowcast's settings."""
 
@@ -182,6 +193,7 @@ class Settings(_Section):
     levels: LevelSettings = LevelSettings()
     alerts: AlertSettings = AlertSettings()
     engine: EngineSettings = EngineSettings()
+    http: HttpSettings = HttpSettings()
 
 
 def load_settings(

@@ -2,8 +2,8 @@
 
 Roads: read the partition's sensor history (imputed, never NaN inside the span), average the
 sensors of each segment, forecast every segment for every horizon in one call, turn speeds into
-levels and travel times, and build the condition messages. Spots: read visitors, forecast,
-build the spot messages. No Python loop per sensor or segment except building the JSON.
+levels and travel times, and build the condition messages. No Python loop per sensor or segment
+except building the JSON. The scenic-spot cycle is :mod:`flowcast.spot_cycle`.
 """
 
 from __future__ import annotations
@@ -16,30 +16,26 @@ import scipy.sparse as sp
 
 from flowcast.city import City, Csr
 from flowcast.config import Settings
-from flowcast.engine_state import RoadState, SpotState
+from flowcast.engine_state import RoadState
 from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import (
     Forecaster,
     LastValue,
-    SeasonalNaive,
     profile_adjusted_persistence,
 )
 from flowcast.models.features import static_table
 from flowcast.models.road_model import RoadForecaster, predict_live
-from flowcast.publish.alerts import AlertTracker
-from flowcast.publish.cap import alert_messages
 from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import (
     RoadConditions,
-    SpotForecasts,
     road_condition_messages,
-    spot_forecast_messages,
 )
 
 log = logging.getLogger("flowcast.cycle")
 
 
-def _horizon_buckets(horizons_min: tuple[int, ...], bucket_s: int) -> np.ndarray:
+def horizon_buckets(horizons_min: tuple[int, ...], bucket_s: int) -> np.ndarray:
+    """Horizons in minutes as whole buckets of ``bucket_s`` seconds; ValueError otherwise."""
     buckets = np.array(horizons_min, dtype=np.int64) * 60 / bucket_s
     if np.any(buckets != np.round(buckets)):
         raise ValueError(f"horizons {horizons_min} min are not whole {bucket_s} s buckets")
@@ -58,7 +54,7 @@ class RoadCycle:
                  graph: Csr | None = None) -> None:
         self.bucket_s = settings.time.road_bucket_s
         self.horizons_min = np.array(settings.engine.road_horizons_min, dtype=np.int64)
-        self.horizons = _horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
+        self.horizons = horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
         # None: the default baseline, last value corrected by the daily profile
         self.forecaster: Forecaster | None = forecaster
         self.last_value = LastValue()
@@ -189,44 +185,3 @@ class RoadCycle:
         weight = self.average @ known.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(weight > 0, total / weight, np.nan)
-
-
-class SpotCycle:
-    """Forecast cycle of the spots one partition holds (``spots``: global indices in the
-    :class:`SpotState`'s local order), with their saturation alerts."""
-
-    def __init__(self, city: City, spots: np.ndarray, settings: Settings) -> None:
-        self.bucket_s = settings.time.spot_bucket_s
-        self.horizons_min = np.array(settings.engine.spot_horizons_min, dtype=np.int64)
-        self.horizons = _horizon_buckets(settings.engine.spot_horizons_min, self.bucket_s)
-        self.seasonal = SeasonalNaive(season=86400 // self.bucket_s)
-        self.last = LastValue(max_age=4)
-        self.spot_ids = city.spot_ids[spots]
-        self.capacity = city.spot_capacity_instant[spots]
-        # fed every cycle, replayed ones included, so a restarted engine rebuilds the active
-        # alerts from the same history instead of raising them again
-        self.alerts = AlertTracker.from_settings(city, settings)
-
-    def run(self, state: SpotState, bucket_id: int) -> list[tuple[bytes, bytes]]:
-        """Forecast messages for the spot bucket ``bucket_id`` that just closed."""
-        return spot_forecast_messages(self.forecasts(state, bucket_id))
-
-    def forecasts(self, state: SpotState, bucket_id: int) -> SpotForecasts:
-        """Visitors now and forecast for every held spot after ``bucket_id`` closed."""
-        window = state.window(bucket_id + 1, self.seasonal.lookback)
-        visitors = window.visitors
-        forecast = self.seasonal.predict(visitors, self.horizons)
-        fallback = self.last.predict(visitors, self.horizons)
-        model = "baseline:seasonal_naive"
-        if np.isnan(forecast).all():
-            model = "baseline:last_value"
-        forecast = np.where(np.isnan(forecast), fallback, forecast)
-        return SpotForecasts(
-            spot_ids=self.spot_ids, issued_at_ms=(bucket_id + 1) * self.bucket_s * 1000,
-            horizons_min=self.horizons_min, capacity_instant=self.capacity,
-            visitors=visitors[:, -1], arrivals=window.arrivals[:, -1],
-            forecast_visitors=np.maximum(forecast, 0.0), model=model)
-
-    def alert_messages(self, forecasts: SpotForecasts) -> list[tuple[bytes, bytes]]:
-        """Advance the alert lifecycle by one cycle; the CAP messages it raises (key: spot)."""
-        return alert_messages(self.alerts.step(forecasts))

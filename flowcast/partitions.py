@@ -19,7 +19,7 @@ from kafka.partitioner.default import murmur2
 
 from flowcast.city import City, Csr
 from flowcast.config import Settings
-from flowcast.cycle import RoadCycle, SpotCycle
+from flowcast.cycle import RoadCycle
 from flowcast.engine_state import QualityParams, RoadState, SpotState, Watermark
 from flowcast.ingest.deadletter import (
     AHEAD_OF_WINDOW,
@@ -37,6 +37,7 @@ from flowcast.metrics import Metrics
 from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import Forecaster
 from flowcast.publish.messages import spot_forecast_messages
+from flowcast.spot_cycle import SpotCycle
 
 
 def key_partition(keys: Sequence[str], partitions: int) -> np.ndarray:

@@ -28,6 +28,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                "Start a local single-node Kafka broker (KRaft) for development."),
     "train": ("flowcast.cli.train", "train", "Train the LightGBM road forecaster on a dataset."),
     "backtest": ("flowcast.cli.backtest", "backtest", "Backtest road forecasts; write a report."),
+    "replay": ("flowcast.cli.replay", "replay",
+               "Stream a dataset through the real engine and score what it published."),
+    "demo": ("flowcast.cli.demo", "demo",
+             "A simulated city through the real engine, with the guidance screen and bureau pages."),
 }
 
 
