@@ -143,6 +143,7 @@ def _document(model: RoadForecaster, files: dict[str, Any], training: dict[str, 
         "horizons_steps": list(model.horizons),
         "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
         "quantiles": [0.1, 0.9] if model.has_intervals else [],
+        "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
         "zero_is_missing": model.zero_is_missing,
         "feature_spec": spec,
         "feature_names": model.spec.names,
@@ -235,9 +236,11 @@ def load_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
                                                                              spec))
                      for h in horizons}
     try:
+        margins = {int(h): float(m) for h, m in doc.get("interval_margin", {}).items()}
         return RoadForecaster(spec, horizons, boosters, quantiles,
-                              zero_is_missing=bool(doc.get("zero_is_missing", False)), info=doc)
-    except ValueError as err:
+                              zero_is_missing=bool(doc.get("zero_is_missing", False)), info=doc,
+                              interval_margin=margins)
+    except (TypeError, ValueError) as err:
         raise ModelError(f"{path}: {err}") from None
 
 

@@ -39,7 +39,12 @@ from flowcast.models.features import (
     categorical_features,
     training_matrix,
 )
-from flowcast.models.road_model import QUANTILES, RoadForecaster, prepare_values
+from flowcast.models.road_model import (
+    QUANTILES,
+    RoadForecaster,
+    conformal_margins,
+    prepare_values,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -59,6 +64,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 """LightGBM parameters of the mean boosters (quantile boosters change the objective)."""
 QUANTILE_RATE = 0.1
 """The smallest learning rate of the P10/P90 boosters."""
+# the P10..P90 interval's nominal coverage, which calibration on the validation tail targets
+INTERVAL_COVERAGE = QUANTILES[1] - QUANTILES[0]
 
 
 @dataclass(frozen=True)
@@ -231,8 +238,15 @@ def train_road_model(history: FeatureHistory, spec: FeatureSpec, config: TrainCo
                     best[h] = early[key][h].best_iteration or early[key][h].current_iteration()
                 bar.update()
     model = _forecaster(spec, config, fitted)
-    validation = _validation(_forecaster(spec, config, early), x, y, anchors, cut,
-                             config.threads)
+    checked = _forecaster(spec, config, early)
+    validation = _validation(checked, x, y, anchors, cut, config.threads)
+    if config.quantiles and validation.p10 is not None and validation.p90 is not None:
+        # calibrate on the tail the early-stopped boosters never fitted; the refit model and
+        # the validation scores then carry the same margins
+        margins = conformal_margins(validation.y_true, validation.p10, validation.p90,
+                                    config.horizons, INTERVAL_COVERAGE)
+        model.interval_margin = checked.interval_margin = margins
+        validation = _validation(checked, x, y, anchors, cut, config.threads)
     return TrainResult(model, config, end, rows, best, validation)
 
 

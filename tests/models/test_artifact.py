@@ -63,6 +63,9 @@ def test_round_trip_predicts_identically(trained: tuple, saved: Path) -> None:
     np.testing.assert_array_equal(after.p90, before.p90)
     assert loaded.spec == model.spec and loaded.horizons == model.horizons
     assert loaded.zero_is_missing and loaded.version == model.version
+    # the calibrated interval margins travel in model.json
+    assert set(loaded.interval_margin) == {1, 2}
+    assert loaded.interval_margin == pytest.approx(model.interval_margin)
 
 
 def test_model_json_says_what_the_model_is(saved: Path) -> None:

@@ -152,3 +152,25 @@ def test_live_rows_apply_the_models_zero_rule(trained: tuple) -> None:
         assert np.isnan(live_rows(model, ring.window, anchor, timezone=TZ)[:, lag1]).all()
     finally:
         model.zero_is_missing = False
+
+
+def test_conformal_margins_reach_the_coverage_and_widen_keeps_order() -> None:
+    from flowcast.models.road_model import conformal_margins, widen_intervals
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 1, (4000, 2))
+    lo = np.full_like(y, -0.5)  # covers ~38 %: too narrow
+    hi = np.full_like(y, 0.5)
+    lo[:, 1], hi[:, 1] = -3.0, 3.0  # covers ~99.7 %: too wide
+    y[::50, 0] = np.nan  # NaN truths are skipped
+    margins = conformal_margins(y, lo, hi, (1, 2), coverage=0.8)
+    assert margins[1] > 0 > margins[2]
+    wlo, whi = widen_intervals(lo, hi, np.array([margins[1], margins[2]]))
+    for j in (0, 1):
+        known = np.isfinite(y[:, j])
+        inside = (y[known, j] >= wlo[known, j]) & (y[known, j] <= whi[known, j])
+        assert abs(inside.mean() - 0.8) < 0.02
+    # a margin narrower than the interval stops at its midpoint: never crossed
+    nlo, nhi = widen_intervals(lo, hi, np.array([-5.0, -5.0]))
+    assert np.all(nlo <= nhi)
+    assert conformal_margins(y[:10], lo[:10], hi[:10], (1, 2)) == {1: 0.0, 2: 0.0}
