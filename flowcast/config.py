@@ -101,13 +101,20 @@ class EngineSettings(_Section):
 class LevelSettings(_Section):
     """Congestion-level bands by road class: speeds (km/h) at or below which a segment falls
     to levels 2..5 (basically smooth, light, moderate, severe congestion); above the first it
-    is smooth (level 1). Defaults are the bands of Chinese urban traffic indices."""
+    is smooth (level 1). Defaults are the bands of Chinese urban traffic indices. The
+    ``trend_*`` and ``confidence_*`` settings say how a forecast's trend and confidence are
+    judged (``docs/conditions.md``)."""
 
     expressway: tuple[float, float, float, float] = (65.0, 50.0, 35.0, 20.0)
     arterial: tuple[float, float, float, float] = (40.0, 30.0, 20.0, 15.0)
     secondary: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
     branch: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
     min_speed_kmh: float = Field(default=3.0, gt=0)  # floor for travel times: never infinite
+    # trend and confidence of forecasts (flowcast.publish.outlook, docs/conditions.md)
+    trend_tolerance: float = Field(default=0.10, ge=0, lt=1)  # relative travel-time change
+    confidence_high_width: float = Field(default=0.25, gt=0)  # (p90 - p10) / speed at most
+    confidence_low_width: float = Field(default=0.60, gt=0)  # (p90 - p10) / speed above
+    confidence_speed_floor_kmh: float = Field(default=10.0, gt=0)  # speed divisor's floor
 
     @model_validator(mode="after")
     def _bands_descend(self) -> LevelSettings:
@@ -115,6 +122,12 @@ class LevelSettings(_Section):
             band = getattr(self, name)
             if any(a <= b for a, b in itertools.pairwise(band)) or band[-1] <= 0:
                 raise ValueError(f"{name} bands must be positive and strictly descending")
+        return self
+
+    @model_validator(mode="after")
+    def _confidence_widths_ordered(self) -> LevelSettings:
+        if self.confidence_high_width >= self.confidence_low_width:
+            raise ValueError("confidence_high_width must be below confidence_low_width")
         return self
 
 

@@ -2,7 +2,8 @@
 
 Roads: read the partition's sensor history (imputed, never NaN inside the span), average the
 sensors of each segment, forecast every segment for every horizon in one call, turn speeds into
-levels and travel times, and build the condition messages. No Python loop per sensor or segment
+levels and travel times, judge each forecast's trend (and confidence, when the model has
+intervals), and build the condition messages. No Python loop per sensor or segment
 except building the JSON. The scenic-spot cycle is :mod:`flowcast.spot_cycle`.
 """
 
@@ -30,6 +31,7 @@ from flowcast.publish.messages import (
     RoadConditions,
     road_condition_messages,
 )
+from flowcast.publish.outlook import confidence, trends
 
 log = logging.getLogger("flowcast.cycle")
 
@@ -73,6 +75,7 @@ class RoadCycle:
         self.free_flow = city.segment_free_flow_kmh[self.segments]
         self.bands = band_table(settings.levels)
         self.min_speed = settings.levels.min_speed_kmh
+        self.level_settings = settings.levels
         # the LightGBM model (through its holder, which reloads new versions), if any
         self.models = models
         self.timezone = city.timezone
@@ -97,14 +100,30 @@ class RoadCycle:
         baseline = self._baseline_conditions(state, bucket_id)
         model = self.models.current() if self.models is not None else None
         if model is None:
-            return baseline
+            return self._with_outlook(baseline)
         try:
-            return self._model_conditions(model, state, bucket_id, baseline)
+            return self._with_outlook(self._model_conditions(model, state, bucket_id, baseline))
         except Exception:  # a broken model must not stop the screens: serve the baseline
             log.exception("model %s failed for bucket %d; serving the baseline", model.version,
                           bucket_id)
             self.models.metrics.inc("flowcast_model_failures_total")  # type: ignore[union-attr]
-            return baseline
+            return self._with_outlook(baseline)
+
+    def _with_outlook(self, c: RoadConditions) -> RoadConditions:
+        """``c`` with the trend of every forecast against now, and its confidence when the
+        forecast has a speed interval (:mod:`flowcast.publish.outlook`)."""
+        s = self.level_settings
+        trend = trends(c.travel_time_s, c.level, c.forecast_travel_time_s, c.forecast_level,
+                       s.trend_tolerance)
+        if c.forecast_p10 is None or c.forecast_p90 is None:
+            return replace(c, forecast_trend=trend, forecast_confidence=None,
+                           forecast_confidence_score=None)
+        conf = confidence(c.forecast_speed, c.forecast_p10, c.forecast_p90, self.road_class,
+                          self.bands, high_width=s.confidence_high_width,
+                          low_width=s.confidence_low_width,
+                          speed_floor_kmh=s.confidence_speed_floor_kmh)
+        return replace(c, forecast_trend=trend, forecast_confidence=conf.label,
+                       forecast_confidence_score=conf.score)
 
     def _model_conditions(self, model: RoadForecaster, state: RoadState, bucket_id: int,
                           baseline: RoadConditions) -> RoadConditions:

@@ -10,6 +10,7 @@ from flowcast.cycle import RoadCycle
 from flowcast.engine_state import RoadState
 from flowcast.ingest.readings import RoadBatch
 from flowcast.ingest.simulator import generate_city
+from flowcast.publish.messages import road_condition_messages
 
 BUCKET_MS = 300_000
 DAY = 288
@@ -68,3 +69,17 @@ def test_messages_carry_every_horizon_and_the_issue_time() -> None:
     assert body["issued_at"] == (last + 1) * BUCKET_MS
     assert [f["horizon_min"] for f in body["forecast"]] == [15, 30, 45, 60]
     assert 1 <= body["now"]["level"] <= 5 and body["now"]["travel_time_s"] > 0
+
+
+def test_baseline_forecasts_carry_a_trend_and_no_confidence() -> None:
+    state, cycle, last = _fed_state(days=1 + 88 / DAY)  # heading into the daily dip
+    c = cycle.conditions(state, last)
+    assert c.forecast_trend is not None and c.forecast_trend.shape == c.forecast_speed.shape
+    assert c.forecast_confidence is None and c.forecast_confidence_score is None
+    worse = c.forecast_level > c.level[:, None]
+    assert (c.forecast_trend[worse] == 1).all()
+    slower = c.forecast_travel_time_s > c.travel_time_s[:, None] * 1.2
+    assert slower.any() and (c.forecast_trend[slower] == 1).all()
+    body = orjson.loads(road_condition_messages(c)[0][1])
+    assert body["trend"] == body["forecast"][0]["trend"]
+    assert {f["confidence"] for f in body["forecast"]} == {None}

@@ -87,6 +87,9 @@ def test_engine_serves_the_model_with_intervals(city: Any, model_dir: Path) -> N
         for f in m["forecast"]:
             assert f["speed_p10"] <= f["speed_p90"]
             assert f["speed"] >= 0 and 1 <= f["level"] <= 5
+            assert f["confidence"] in {"high", "medium", "low"}  # the model has intervals
+            assert 0 <= f["confidence_score"] <= 1
+        assert m["trend"] == m["forecast"][0]["trend"]
     assert engine.metrics.counter("flowcast_model_failures_total") == 0
 
 

@@ -31,7 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("flowcast.cli.replay", "replay",
                "Stream a dataset through the real engine and score what it published."),
     "demo": ("flowcast.cli.demo", "demo",
-             "A simulated city through the real engine, with the guidance screen and bureau pages."),
+             "A simulated city through the real engine, with the screen and bureau pages."),
 }
 
 

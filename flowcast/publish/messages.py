@@ -1,12 +1,20 @@
 """JSON messages of the output topics (DESIGN.md "Wire contracts").
 
-Road conditions, keyed by segment id::
+Road conditions, keyed by segment id (fields and rules: ``docs/conditions.md``)::
 
-    {"segment": "G0101", "issued_at": 1764000300000, "model": "baseline:last_value",
-     "now": {"speed": 41.2, "level": 2, "travel_time_s": 70.0, "flow": 120.0,
+    {"segment": "G0101", "issued_at": 1764000300000,
+     "model": "lightgbm:20251124T093000Z-3f2a9c1e07", "trend": "worsening",
+     "now": {"speed": 56.2, "level": 2, "travel_time_s": 70.5, "flow": 120.0,
              "occupancy": 0.11, "imputed_share": 0.0},
-     "forecast": [{"horizon_min": 15, "valid_at": 1764001200000, "speed": 39.0, "level": 3,
-                   "travel_time_s": 74.0}, ...]}
+     "forecast": [{"horizon_min": 15, "valid_at": 1764001200000, "speed": 46.0, "level": 3,
+                   "travel_time_s": 86.1, "speed_p10": 41.5, "speed_p90": 51.0,
+                   "trend": "worsening", "confidence": "medium", "confidence_score": 0.67},
+                  ...]}
+
+``trend`` (per item: against now; top level: the first horizon's) is ``"improving"``,
+``"steady"`` or ``"worsening"``, null only when the conditions carry no trend. ``speed_p10``
+and ``speed_p90`` appear only when the model has intervals; ``confidence`` (``"high"``,
+``"medium"``, ``"low"``) and ``confidence_score`` (0..1) are null without them.
 
 Spot forecasts, keyed by spot id::
 
@@ -14,6 +22,8 @@ Spot forecasts, keyed by spot id::
      "now": {"visitors": 3120, "saturation": 0.624, "arrivals": 410},
      "forecast": [{"horizon_min": 60, "valid_at": ..., "visitors": 3900, "saturation": 0.78},
                   ...]}
+
+A spot model with intervals adds ``visitors_p10`` and ``visitors_p90`` to each forecast item.
 
 ``issued_at`` is the epoch ms end of the closed bucket the message was computed from; together
 with the key it identifies the message, so a repeat after a restart is harmless.
@@ -26,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from flowcast.publish.outlook import confidence_names, trend_names
 
 
 @dataclass
@@ -48,6 +60,10 @@ class RoadConditions:
     model: str
     forecast_p10: np.ndarray | None = None  # (G, H) speed interval, when the model has one
     forecast_p90: np.ndarray | None = None
+    # (G, H) int8 trend codes and confidence (flowcast.publish.outlook); None: not computed
+    forecast_trend: np.ndarray | None = None
+    forecast_confidence: np.ndarray | None = None  # int8 label codes, with an interval only
+    forecast_confidence_score: np.ndarray | None = None  # 0..1, NaN when unknown
 
 
 @dataclass
@@ -62,6 +78,8 @@ class SpotForecasts:
     arrivals: np.ndarray
     forecast_visitors: np.ndarray
     model: str
+    forecast_p10: np.ndarray | None = None  # (K, H) visitors interval, when the model has one
+    forecast_p90: np.ndarray | None = None
 
 
 def _num(values: np.ndarray, decimals: int) -> list[Any]:
@@ -89,16 +107,33 @@ def road_condition_messages(c: RoadConditions) -> list[tuple[bytes, bytes]]:
     intervals = c.forecast_p10 is not None and c.forecast_p90 is not None
     if intervals:
         p10, p90 = _num(c.forecast_p10, 1), _num(c.forecast_p90, 1)  # type: ignore[arg-type]
+    shape = c.forecast_level.shape
+    trend = (trend_names(c.forecast_trend) if c.forecast_trend is not None
+             else np.full(shape, None, dtype=object)).tolist()
+    if intervals and c.forecast_confidence is not None:
+        conf = confidence_names(c.forecast_confidence).tolist()
+        score = _num(c.forecast_confidence_score if c.forecast_confidence_score is not None
+                     else np.full(shape, np.nan), 2)
+    else:
+        conf = score = np.full(shape, None, dtype=object).tolist()
     out: list[tuple[bytes, bytes]] = []
+    # one comprehension per segment builds each item whole: the hot part of a cycle's JSON
     for g, segment in enumerate(c.segment_ids.tolist()):
-        forecast = [{"horizon_min": h, "valid_at": v, "speed": s, "level": lv,
-                     "travel_time_s": t}
-                    for h, v, s, lv, t in zip(horizons, valid_at, f_speed[g], f_level[g], f_tt[g],
-                                              strict=True)]
         if intervals:
-            for item, lo, hi in zip(forecast, p10[g], p90[g], strict=True):
-                item["speed_p10"], item["speed_p90"] = lo, hi
+            forecast = [{"horizon_min": h, "valid_at": v, "speed": s, "level": lv,
+                         "travel_time_s": t, "speed_p10": lo, "speed_p90": hi, "trend": tr,
+                         "confidence": cf, "confidence_score": sc}
+                        for h, v, s, lv, t, lo, hi, tr, cf, sc in zip(
+                            horizons, valid_at, f_speed[g], f_level[g], f_tt[g], p10[g], p90[g],
+                            trend[g], conf[g], score[g], strict=True)]
+        else:  # no interval, no confidence: never an invented one
+            forecast = [{"horizon_min": h, "valid_at": v, "speed": s, "level": lv,
+                         "travel_time_s": t, "trend": tr, "confidence": None,
+                         "confidence_score": None}
+                        for h, v, s, lv, t, tr in zip(horizons, valid_at, f_speed[g], f_level[g],
+                                                      f_tt[g], trend[g], strict=True)]
         message = {"segment": segment, "issued_at": c.issued_at_ms, "model": c.model,
+                   "trend": trend[g][0] if trend[g] else None,
                    "now": {"speed": speed[g], "level": level[g], "travel_time_s": tt[g],
                            "flow": flow[g], "occupancy": occ[g], "imputed_share": share[g]},
                    "forecast": forecast}
@@ -115,10 +150,16 @@ def spot_forecast_messages(f: SpotForecasts) -> list[tuple[bytes, bytes]]:
     visitors, arrivals = _num(f.visitors, 0), _num(f.arrivals, 0)
     f_vis = _num(f.forecast_visitors, 0)
     f_sat = _num(f.forecast_visitors / capacity[:, None], 3)
+    intervals = f.forecast_p10 is not None and f.forecast_p90 is not None
+    if intervals:
+        p10, p90 = _num(f.forecast_p10, 0), _num(f.forecast_p90, 0)  # type: ignore[arg-type]
     out: list[tuple[bytes, bytes]] = []
     for k, spot in enumerate(f.spot_ids.tolist()):
         forecast = [{"horizon_min": h, "valid_at": v, "visitors": n, "saturation": s}
                     for h, v, n, s in zip(horizons, valid_at, f_vis[k], f_sat[k], strict=True)]
+        if intervals:
+            for item, lo, hi in zip(forecast, p10[k], p90[k], strict=True):
+                item["visitors_p10"], item["visitors_p90"] = lo, hi
         message = {"spot": spot, "issued_at": f.issued_at_ms, "model": f.model,
                    "capacity_instant": float(capacity[k]),
                    "now": {"visitors": visitors[k], "saturation": now_sat[k],
