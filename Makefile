@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_DIR ?= out/demo
 
-.PHONY: setup demo test test-fast test-kafka bench lint clean
+.PHONY: setup browser demo test test-fast test-kafka test-browser bench lint clean
 
 setup: $(STAMP)
 
@@ -16,16 +16,24 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The main job on its embedded default. Until `flowcast demo` lands (issue 5), this simulates a
-# city end to end: registry, a week of history with a Golden-Week day, and prints what it made.
+# Headless Chromium and its driver (Debian packages) for the page tests; installed once.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing chromium and chromium-driver (page tests drive a real browser)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
+
+# The main job on its embedded default: a simulated city, a quick model, the real engine over the
+# in-process bus at 60x real time, the guidance screen and bureau pages on http://127.0.0.1:8080.
 demo: setup
-	$(BIN)/flowcast simulate --sensors 300 --spots 5 --days 3 --start 2026-09-30T00:00+08:00 \
-		--seed 7 --city-out $(DEMO_DIR)/city.geojson --out $(DEMO_DIR)/history --force
+	$(BIN)/flowcast demo --workdir $(DEMO_DIR)
 
 # Every test, Kafka integration tests included (the fixture resolves Kafka's jars with Maven
 # into ~/.cache/flowcast on first use and starts a real broker), then each broker-free benchmark
 # once as a smoke test (the broker and slow benchmarks run with `make bench`).
-test: setup
+test: setup browser
 	$(BIN)/ruff check flowcast tests benchmarks
 	$(BIN)/pytest -q tests
 	$(BIN)/pytest -q benchmarks --benchmark-disable -m "not kafka and not slow"
@@ -35,6 +43,9 @@ test-fast: setup
 
 test-kafka: setup
 	$(BIN)/pytest -q -m kafka tests
+
+test-browser: setup browser
+	$(BIN)/pytest -q -m browser tests
 
 bench: setup
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds

@@ -10,14 +10,17 @@ from types import FrameType
 
 import click
 
-from flowcast.city import load_city
-from flowcast.config import load_settings
+from flowcast.city import City, load_city
+from flowcast.config import Settings, load_settings
 from flowcast.engine import Engine
 from flowcast.errors import FlowcastUserError
 from flowcast.ingest.kafka_client import make_consumer
 from flowcast.ingest.sinks import KafkaSink
 from flowcast.metrics import Metrics
 from flowcast.model_holder import ModelHolder
+from flowcast.publish.http import HttpServer, create_app
+from flowcast.publish.output_reader import OutputReader
+from flowcast.publish.view import LiveView
 
 
 @click.command("run")
@@ -39,9 +42,12 @@ from flowcast.model_holder import ModelHolder
                    "(default engine.start_from: latest, after rebuilding state).")
 @click.option("--status-every", default=10.0, show_default=True, metavar="SECONDS",
               help="How often to print a status line (0: never).")
+@click.option("--port", type=click.IntRange(0, 65535), metavar="P",
+              help="Also serve the HTTP API, the guidance screen and the bureau page on this "
+                   "port of http.host (0: any free port). Without it nothing is served.")
 def run(config_file: str | None, bootstrap: str | None, city_file: str,
         model_dir: str | None, group_id: str | None, start_from: str | None,
-        status_every: float) -> None:
+        status_every: float, port: int | None) -> None:
     """Run the streaming engine: consume readings, publish conditions and spot forecasts.
 
     Stops cleanly on SIGTERM or Ctrl-C: the batch in hand is finished, outputs are flushed,
@@ -51,7 +57,7 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(config_file, overrides={
         "kafka": {"bootstrap": bootstrap, "group_id": group_id},
-        "engine": {"start_from": start_from}})
+        "engine": {"start_from": start_from}, "http": {"port": port}})
     city = load_city(city_file)
     if city.n_sensors == 0 and city.n_spots == 0:
         raise FlowcastUserError(f"{city_file} has no sensors and no spots; nothing to run")
@@ -70,9 +76,34 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     click.echo(f"flowcast run: {city.name}, {city.n_sensors} sensors, {city.n_spots} spots, "
                f"{model_text}; group {settings.kafka.group_id} at {settings.kafka.bootstrap}",
                err=True)
-    _run_with_status(engine, stop, status_every)
+    served = _serve(city, settings, metrics, engine) if port is not None else None
+    try:
+        _run_with_status(engine, stop, status_every)
+    finally:
+        if served is not None:
+            served[0].stop()
+            served[1].stop()
     sink.close()
     click.echo("flowcast run: stopped; offsets committed, left the group", err=True)
+
+
+def _serve(city: City, settings: Settings, metrics: Metrics,
+           engine: Engine) -> tuple[HttpServer, OutputReader]:
+    """Start the live view (all output partitions, on its own consumer without a group) and the
+    HTTP server; print the URLs. Ready once the engine or the view has outputs."""
+    view = LiveView(city, settings)
+    reader = OutputReader(make_consumer(settings.kafka, group_id=None), view, settings).start()
+    app = create_app(view, settings, metrics=metrics,
+                     ready=lambda: engine.ready.is_set() or view.ready.is_set())
+    server = HttpServer(app, settings.http.host, settings.http.port)
+    try:
+        url = server.start()
+    except BaseException:
+        reader.stop()
+        raise
+    click.echo(f"flowcast run: serving {url}/screen (guidance screen), {url}/bureau (bureau), "
+               f"{url}/api/conditions (API), {url}/metrics", err=True)
+    return server, reader
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -1,0 +1,253 @@
+// The tourism bureau's page: every spot's saturation (now and forecast peak), today's curve,
+// and the saturation alerts with their history and an Acknowledge button. Live over SSE.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "flowcast-token";
+  const spots = new Map(); // spot id -> latest /api/spots/{id} answer
+  let order = []; // spot ids in the registry's order
+
+  function showMessage(text, kind) {
+    const box = document.getElementById("message");
+    box.textContent = text;
+    box.className = "message " + (kind || "error");
+    box.hidden = !text;
+  }
+
+  function setStatus(text, ok) {
+    const node = document.getElementById("status");
+    node.textContent = text;
+    node.className = "status " + (ok ? "ok" : "down");
+  }
+
+  function satClass(ratio, warn, critical) {
+    if (ratio === null || ratio === undefined) return "sat-unknown";
+    if (ratio >= critical) return "sat-critical";
+    if (ratio >= warn) return "sat-warning";
+    return "sat-ok";
+  }
+
+  // ----- gauge: now and forecast peak against the warning and critical marks ---------------
+  function gauge(spot) {
+    const width = 360, row = 22, top = 18;
+    const maxRatio = Math.max(1.2, spot.saturation_now || 0, spot.saturation_peak || 0);
+    const x = (r) => 70 + (width - 80) * Math.min(r, maxRatio) / maxRatio;
+    const box = FC.svg("svg", {viewBox: `0 0 ${width} ${top + 2 * row + 8}`, class: "gauge",
+      role: "img", "aria-label": "saturation now and forecast peak"});
+    [["now", spot.saturation_now], ["peak", spot.saturation_peak]].forEach(([label, r], i) => {
+      const y = top + i * row;
+      box.append(FC.svg("text", {x: 4, y: y + 14, class: "gauge-label", text: label}),
+        FC.svg("rect", {x: 70, y, width: width - 80, height: row - 6, class: "gauge-track"}));
+      if (r !== null && r !== undefined) {
+        box.append(FC.svg("rect", {x: 70, y, width: Math.max(1, x(r) - 70), height: row - 6,
+          class: "gauge-bar " + satClass(r, spot.warn, spot.critical),
+          "data-kind": label, "data-ratio": String(r)}));
+        box.append(FC.svg("text", {x: Math.min(x(r) + 4, width - 40), y: y + 13,
+          class: "gauge-value", text: FC.percent(r)}));
+      }
+    });
+    for (const [ratio, name] of [[spot.warn, "warn"], [spot.critical, "critical"]]) {
+      box.append(FC.svg("line", {x1: x(ratio), x2: x(ratio), y1: top - 6, y2: top + 2 * row,
+        class: "mark mark-" + name}),
+        FC.svg("text", {x: x(ratio) - 12, y: top - 8, class: "mark-label",
+          text: FC.percent(ratio)}));
+    }
+    return box;
+  }
+
+  // ----- today's curve: visitors so far and the latest forecast (with its interval) --------
+  function curve(spot) {
+    const width = 640, height = 220, left = 54, right = 12, top = 12, bottom = 26;
+    const observed = (spot.curve || []).filter((p) => p.visitors !== null)
+      .map((p) => [p.issued_at, p.visitors]);
+    const forecast = ((spot.forecast && spot.forecast.forecast) || [])
+      .filter((f) => f.visitors !== null);
+    const box = FC.svg("svg", {viewBox: `0 0 ${width} ${height}`, class: "curve", role: "img",
+      "aria-label": "visitors today and forecast"});
+    if (!observed.length) {
+      box.append(FC.svg("text", {x: width / 2 - 60, y: height / 2, class: "muted-svg",
+        text: "no data yet today"}));
+      return box;
+    }
+    const times = observed.map((p) => p[0]).concat(forecast.map((f) => f.valid_at));
+    const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 3600e3);
+    const highs = observed.map((p) => p[1]).concat(forecast.map((f) => f.visitors_p90 ??
+      f.visitors));
+    const vmax = Math.max(spot.capacity_instant * 1.1, ...highs);
+    const x = (t) => left + (width - left - right) * (t - t0) / (t1 - t0);
+    const y = (v) => height - bottom - (height - top - bottom) * v / vmax;
+    for (const [ratio, name] of [[spot.warn, "warn"], [spot.critical, "critical"]]) {
+      const v = ratio * spot.capacity_instant;
+      box.append(FC.svg("line", {x1: left, x2: width - right, y1: y(v), y2: y(v),
+        class: "mark mark-" + name}),
+        FC.svg("text", {x: 2, y: y(v) + 4, class: "axis", text: FC.percent(ratio)}));
+    }
+    const band = forecast.filter((f) => f.visitors_p10 != null && f.visitors_p90 != null);
+    if (band.length) {
+      const upper = band.map((f) => `${x(f.valid_at)},${y(f.visitors_p90)}`);
+      const lower = band.slice().reverse().map((f) => `${x(f.valid_at)},${y(f.visitors_p10)}`);
+      box.append(FC.svg("polygon", {points: upper.concat(lower).join(" "), class: "band"}));
+    }
+    box.append(FC.svg("polyline", {class: "observed",
+      points: observed.map((p) => `${x(p[0])},${y(p[1])}`).join(" ")}));
+    if (forecast.length) {
+      const last = observed[observed.length - 1];
+      const pts = [last].concat(forecast.map((f) => [f.valid_at, f.visitors]));
+      box.append(FC.svg("polyline", {class: "forecast",
+        points: pts.map((p) => `${x(p[0])},${y(p[1])}`).join(" ")}));
+    }
+    for (const [t, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
+      box.append(FC.svg("text", {x: x(t), y: height - 6, class: "axis", "text-anchor": anchor,
+        text: FC.clock(t)}));
+    }
+    box.dataset.points = String(observed.length);
+    return box;
+  }
+
+  function spotCard(spot) {
+    const now = spot.forecast && spot.forecast.now;
+    return FC.el("article", {class: "spot", "data-spot": spot.spot},
+      FC.el("h3", {text: spot.name},
+        spot.alert_level ? FC.el("span", {class: "badge badge-" + spot.alert_level,
+          text: spot.alert_level}) : null),
+      FC.el("div", {class: "spot-facts", text: now ?
+        `${Math.round(now.visitors).toLocaleString()} visitors now of ` +
+        `${Math.round(spot.capacity_instant).toLocaleString()} · as of ` +
+        FC.clock(spot.forecast.issued_at) : "waiting for the first forecast"}),
+      gauge(spot), curve(spot),
+      FC.el("div", {class: "legend-line"},
+        FC.el("span", {class: "key key-observed"}), "visitors ",
+        FC.el("span", {class: "key key-forecast"}), "forecast ",
+        FC.el("span", {class: "key key-warn"}), "warning ",
+        FC.el("span", {class: "key key-critical"}), "capacity"));
+  }
+
+  function drawSpots() {
+    const box = document.getElementById("spots");
+    box.replaceChildren(...order.filter((id) => spots.has(id))
+      .map((id) => spotCard(spots.get(id))));
+  }
+
+  async function loadSpot(id) {
+    spots.set(id, await FC.getJSON("/api/spots/" + encodeURIComponent(id)));
+  }
+
+  // ----- alerts -----------------------------------------------------------------------------
+  function alertCard(a) {
+    const p = a.parameters || {};
+    const card = FC.el("article", {class: `alert alert-${a.level} status-${a.status}`,
+      "data-alert": a.identifier, "data-spot": a.spot, "data-status": a.status,
+      "data-acknowledged": String(a.acknowledged)},
+      FC.el("div", {class: "alert-top"},
+        FC.el("span", {class: "badge badge-" + a.level, text: a.level}),
+        FC.el("span", {class: "alert-spot", text: a.spot_name}),
+        FC.el("span", {class: "alert-state", text: a.status === "active" ?
+          `${a.msgType} · sent ${a.sent}` : a.status})),
+      FC.el("p", {class: "headline", text: a.headline}),
+      FC.el("p", {class: "instruction", text: a.instruction}),
+      FC.el("p", {class: "facts", text: `saturation now ${FC.percent(Number(p.saturationNow))}` +
+        ` · peak ${FC.percent(Number(p.saturationPeak))} at ${p.peakTime || "-"}` +
+        ` · onset ${a.onset} · expires ${a.expires}`}));
+    const history = FC.el("ol", {class: "history"});
+    for (const h of a.history) {
+      history.append(FC.el("li", {"data-msgtype": h.msgType},
+        FC.el("b", {text: h.msgType}), ` ${h.sent} · ${h.level} · ${h.headline}`));
+    }
+    card.append(FC.el("details", {}, FC.el("summary", {text: `History (${a.history.length})`}),
+      history));
+    const acks = FC.el("ul", {class: "acks"});
+    for (const k of a.acks) {
+      acks.append(FC.el("li", {text: `acknowledged by ${k.by} at ${FC.dateTime(k.at)}` +
+        (k.note ? ` — ${k.note}` : "")}));
+    }
+    card.append(acks);
+    if (a.status === "active") {
+      const button = FC.el("button", {class: "ack", type: "button",
+        text: a.acknowledged ? "Acknowledged ✓ (again)" : "Acknowledge"});
+      button.addEventListener("click", () => acknowledge(a.latest));
+      card.append(button);
+    }
+    return card;
+  }
+
+  async function loadAlerts() {
+    const body = await FC.getJSON("/api/alerts?include=cancelled");
+    const box = document.getElementById("alerts");
+    if (!body.alerts.length) {
+      box.replaceChildren(FC.el("p", {class: "muted", text: "No alerts."}));
+    } else {
+      box.replaceChildren(...body.alerts.map(alertCard));
+    }
+    document.body.dataset.alerts = String(body.alerts.filter((a) =>
+      a.status === "active").length);
+  }
+
+  async function acknowledge(identifier) {
+    let token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) token = window.prompt("Token to acknowledge alerts:");
+    if (!token) return;
+    const by = document.getElementById("who").value.trim() || "bureau desk";
+    let response, body;
+    try {
+      response = await fetch("/api/alerts/" + encodeURIComponent(identifier) + "/ack", {
+        method: "POST",
+        headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+        body: JSON.stringify({by}),
+      });
+      body = await response.json().catch(() => ({}));
+    } catch (err) {
+      showMessage("Acknowledge failed: " + err.message);
+      return;
+    }
+    if (!response.ok) {
+      if (response.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+      showMessage(`Acknowledge refused (${response.status}): ${body.error || ""}`);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    showMessage(`Acknowledged ${identifier} as ${by}.`, "ok");
+    await loadAlerts();
+  }
+
+  // ----- live updates -----------------------------------------------------------------------
+  function debounced(fn, ms) {
+    const timers = new Map();
+    return (key) => {
+      clearTimeout(timers.get(key));
+      timers.set(key, setTimeout(() => { timers.delete(key); fn(key); }, ms));
+    };
+  }
+
+  const refreshSpot = debounced(async (id) => {
+    try { await loadSpot(id); drawSpots(); } catch (err) { showMessage(err.message); }
+  }, 250);
+  const refreshAlerts = debounced(async () => {
+    try { await loadAlerts(); } catch (err) { showMessage(err.message); }
+  }, 150);
+
+  async function loadAll() {
+    const list = await FC.getJSON("/api/spots");
+    order = list.spots.map((s) => s.spot);
+    await Promise.all(list.spots.map((s) => loadSpot(s.spot)));
+    drawSpots();
+    await loadAlerts();
+  }
+
+  async function start() {
+    try {
+      const geometry = await FC.getJSON("/api/city/geometry");
+      FC.setZone(geometry.timezone);
+      FC.liveEvents({
+        spot: (m) => refreshSpot(m.spot),
+        alert: (m) => { refreshAlerts("all"); refreshSpot(m.spot); },
+        ack: () => refreshAlerts("all"),
+      }, setStatus, () => loadAll().catch((err) => showMessage(err.message)));
+      await loadAll();
+      document.body.dataset.loaded = "true";
+    } catch (err) {
+      showMessage("Cannot load the bureau page: " + err.message);
+    }
+  }
+
+  start();
+})();
