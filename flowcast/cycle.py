@@ -78,6 +78,7 @@ class RoadCycle:
         self.level_settings = settings.levels
         # the LightGBM model (through its holder, which reloads new versions), if any
         self.models = models
+        self.model_threads = settings.engine.model_threads
         self.timezone = city.timezone
         self.static = static_table(city, sensors)
         self.graph = graph
@@ -129,7 +130,7 @@ class RoadCycle:
                           baseline: RoadConditions) -> RoadConditions:
         live = predict_live(model, state.window, bucket_id, timezone=self.timezone,
                             static=self.static, graph=self.graph,
-                            intervals=model.has_intervals)
+                            intervals=model.has_intervals, threads=self.model_threads)
         now = baseline.speed[:, None]
         forecast = self._bounded(self._segments(live.y), now)
         p10 = p90 = None

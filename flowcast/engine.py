@@ -30,11 +30,15 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.cycle import horizon_buckets
+from flowcast.ingest.alerts_readback import AlertsReader
 from flowcast.ingest.sinks import RecordSink
 from flowcast.metrics import Metrics
 from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import Forecaster
+from flowcast.models.spot_model import spot_model_dir
 from flowcast.partitions import Output, RoadPartition, SpotPartition, StepResult
+from flowcast.spot_model_holder import SpotModelHolder
 
 log = logging.getLogger("flowcast.engine")
 
@@ -81,8 +85,9 @@ class Engine:
 
     def __init__(self, city: City, settings: Settings, consumer: Any, sink: RecordSink, *,
                  metrics: Metrics | None = None, clock: Clock | None = None,
-                 forecaster: Forecaster | None = None, models: ModelHolder | None = None
-                 ) -> None:
+                 forecaster: Forecaster | None = None, models: ModelHolder | None = None,
+                 spot_models: SpotModelHolder | None = None,
+                 alerts_reader: AlertsReader | None = None) -> None:
         self.city = city
         self.settings = settings
         self.consumer = consumer
@@ -91,6 +96,15 @@ class Engine:
         self.clock = clock or WallClock()
         self.forecaster = forecaster
         self.models = models
+        # the spot model lives in the road model's directory (MODEL_DIR/spots)
+        if spot_models is None and models is not None:
+            spot_models = SpotModelHolder(
+                spot_model_dir(models.path), bucket_s=settings.time.spot_bucket_s,
+                horizons=horizon_buckets(settings.engine.spot_horizons_min,
+                                         settings.time.spot_bucket_s).tolist(),
+                metrics=self.metrics, check_every_s=models.check_every_s)
+        self.spot_models = spot_models
+        self.alerts_reader = alerts_reader  # reads the alerts topic back on spot assignment
         self.workers: dict[TopicPartition, Worker] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.ready = threading.Event()  # set once the first outputs are acknowledged
@@ -151,7 +165,8 @@ class Engine:
         if tp.topic == self.settings.topics.road_readings:
             return RoadPartition(tp.topic, tp.partition, n, self.city, self.settings,
                                  self.metrics, self.forecaster, self.models)
-        return SpotPartition(tp.topic, tp.partition, n, self.city, self.settings, self.metrics)
+        return SpotPartition(tp.topic, tp.partition, n, self.city, self.settings, self.metrics,
+                             self.spot_models, self.alerts_reader)
 
     def _start_offsets(self, tp: TopicPartition, since_ms: int) -> tuple[int, int]:
         """(first offset to read, first offset to publish for) of a newly assigned partition."""

@@ -9,6 +9,7 @@ no dead letters: those went out the first time.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from flowcast.city import City, Csr
 from flowcast.config import Settings
 from flowcast.cycle import RoadCycle
 from flowcast.engine_state import QualityParams, RoadState, SpotState, Watermark
+from flowcast.ingest.alerts_readback import AlertsReader
 from flowcast.ingest.deadletter import (
     AHEAD_OF_WINDOW,
     FUTURE_TIMESTAMP,
@@ -38,6 +40,9 @@ from flowcast.model_holder import ModelHolder
 from flowcast.models.baselines import Forecaster
 from flowcast.publish.messages import spot_forecast_messages
 from flowcast.spot_cycle import SpotCycle
+from flowcast.spot_model_holder import SpotModelHolder
+
+log = logging.getLogger("flowcast.engine")
 
 
 def key_partition(keys: Sequence[str], partitions: int) -> np.ndarray:
@@ -84,6 +89,15 @@ class _Worker:
         self.state: RoadState | SpotState | None = None
         self.cycle: RoadCycle | SpotCycle | None = None
         self.output_topic = ""
+        self.live = False  # set once the replay is over, before the first live bucket
+
+    def _on_live(self, now_ms: int) -> None:
+        """Called once, when the replay is over and before anything is published."""
+
+    def _go_live(self, now_ms: int) -> None:
+        if not self.live:
+            self.live = True
+            self._on_live(now_ms)
 
     def _decode(self, values: list[bytes | None], headers: list[Any]) -> Any:
         raise NotImplementedError
@@ -101,14 +115,20 @@ class _Worker:
         cut = int(np.searchsorted(offsets, self.replay_until))
         for part, publish in ((records[:cut], False), (records[cut:], True)):
             if len(part):
+                if publish:
+                    self._go_live(now_ms)
                 self._process_slice(part, now_ms, publish, result)
         if len(records):
             self.position = int(offsets[-1]) + 1
+        if not self.replaying:
+            self._go_live(now_ms)
         return result
 
     def idle(self, now_ms: int, idle_timeout_ms: int) -> StepResult:
         """Advance the watermark with the wall clock when the partition is silent."""
         result = StepResult()
+        if not self.replaying:
+            self._go_live(now_ms)
         if self.watermark.advance_idle(now_ms, idle_timeout_ms):
             self._close(not self.replaying, result)
         return result
@@ -255,9 +275,12 @@ class SpotPartition(_Worker):
     kind = "spot"
 
     def __init__(self, topic: str, partition: int, n_partitions: int, city: City,
-                 settings: Settings, metrics: Metrics) -> None:
+                 settings: Settings, metrics: Metrics,
+                 models: SpotModelHolder | None = None,
+                 alerts_reader: AlertsReader | None = None) -> None:
         super().__init__(topic, partition, city, settings, metrics)
         self.output_topic = settings.topics.spot_forecasts
+        self.alerts_reader = alerts_reader
         owner = key_partition([str(s) for s in city.spot_ids.tolist()], n_partitions)
         self.spots = np.flatnonzero(owner == partition).astype(np.int32)
         if len(self.spots):
@@ -266,10 +289,33 @@ class SpotPartition(_Worker):
                 city, self.spots, bucket_s=bucket_s,
                 history_buckets=int(settings.time.history_days * 86400 // bucket_s),
                 open_slots=settings.engine.open_buckets)
-            self.cycle = SpotCycle(city, self.spots, settings)
+            self.cycle = SpotCycle(city, self.spots, settings, models)
 
     def _decode(self, values: list[bytes | None], headers: list[Any]) -> Any:
         return decode_spot_records(values, headers, self.city)
+
+    def _on_live(self, now_ms: int) -> None:
+        """Make the alerts topic the truth about this partition's alerts: the replay rebuilt
+        them from the forecasts of today's forecaster, which may differ from those that were
+        published (a new model version)."""
+        if self.alerts_reader is None or not isinstance(self.cycle, SpotCycle):
+            return
+        spots = [str(s) for s in self.cycle.spot_ids.tolist()]
+        try:
+            messages = self.alerts_reader(spots)
+        except Exception as err:  # a broker hiccup must not stop the engine
+            self.metrics.inc("flowcast_alert_readback_failures_total")
+            log.warning("alerts of %s[%d] not read back (%s); keeping the replayed state",
+                        self.topic, self.partition, err)
+            return
+        # expiry is judged in event time, where the lifecycle resumes (a catching-up engine
+        # is hours behind the wall clock)
+        state = self.state
+        resume_ms = (now_ms if state is None or state.closed_upto is None
+                     else state.closed_upto * state.bucket_ms)
+        active = self.cycle.restore_alerts(messages, resume_ms)
+        log.info("%s[%d]: %d alert message(s) read back, active: %s", self.topic,
+                 self.partition, len(messages), ", ".join(active) or "none")
 
     def _cycle(self, bucket_id: int, end_ms: int, publish: bool) -> list[Output]:
         """Spot forecasts and alerts. The alert lifecycle runs on replayed buckets too, so a

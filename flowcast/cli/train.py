@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from flowcast.cli.train_spots import save_spots, train_spots
+from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.models.artifact import check_out_dir, save_model
 from flowcast.models.backtest import ROAD_BASELINES, Grid, validation_predictions
-from flowcast.models.dataset import load_dataset
+from flowcast.models.dataset import FlowDataset, load_dataset
 from flowcast.models.features import VARIABLES, FeatureSpec
 from flowcast.models.metrics import horizon_metrics, records
 from flowcast.models.report_text import format_table
@@ -92,9 +94,10 @@ def horizon_steps(text: str, interval_s: int) -> tuple[int, ...]:
         raise FlowcastUserError(f"--horizons: {err}") from None
 
 
-def load_roads(path: Path, target: str) -> xr.Dataset:
-    """The road series of the dataset at ``path``, checked to hold ``target``."""
-    dataset = load_dataset(path)
+def load_roads(path: Path, target: str, data: FlowDataset | None = None) -> xr.Dataset:
+    """The road series of the dataset at ``path`` (or of ``data``, already loaded from it),
+    checked to hold ``target``."""
+    dataset = data if data is not None else load_dataset(path)
     roads = dataset.roads
     if roads is None:
         raise FlowcastUserError(f"dataset {path} holds no road series (no roads.nc); "
@@ -150,10 +153,13 @@ def iso_bucket(times: np.ndarray, column: int) -> str:
 @click.option("--learning-rate", metavar="R", help="LightGBM learning rate (default 0.05).")
 @click.option("--threads", metavar="N", help="LightGBM threads (default: LightGBM's choice).")
 @click.option("--seed", metavar="S", default="0", show_default=True, help="Random seed.")
+@click.option("--spots/--no-spots", default=True, show_default=True,
+              help="Also train the intra-day scenic-spot model (MODEL_DIR/spots) when the "
+                   "dataset has spots.nc; its horizons are engine.spot_horizons_min.")
 def train(dataset: Path, out: str | None, force: bool, horizons: str, target: str,
           quantiles: bool, stride: str | None, sensors: str | None, zero_is_missing: bool,
           max_trees: str | None, learning_rate: str | None, threads: str | None,
-          seed: str) -> None:
+          seed: str, spots: bool) -> None:
     """Train the LightGBM road forecaster (one booster per horizon) on a dataset.
 
     Prints the error on a time-ordered validation tail next to the baselines, then writes the
@@ -177,7 +183,8 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
                  "threads": parse_int("--threads", threads, 0, minimum=0),
                  "seed": parse_int("--seed", seed, 0, minimum=0),
                  **model_settings(max_trees, learning_rate)}
-    roads = load_roads(dataset, target)
+    data = load_dataset(dataset) if dataset.is_dir() else None
+    roads = load_roads(dataset, target, data)
     interval = int(roads.attrs["interval_s"])
     steps = horizon_steps(horizons, interval)
     spec = FeatureSpec.for_bucket(interval, target, horizons=steps)
@@ -197,11 +204,17 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
                f"never used to fit the boosters it scores):")
     click.echo(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES,
                             interval_s=interval))
+    spot_model = None
+    if spots and data is not None and data.spots is not None:
+        spot_kw = {k: v for k, v in config_kw.items() if k != "max_sensors"}
+        spot_model = train_spots(dataset, data, load_settings(), spot_kw, quantiles)
     training = _training_doc(dataset, roads, result, seconds)
     save_model(result.model, out_dir, training=training,
                metrics={"validation": records(table)}, overwrite=force)
     click.echo(f"model {result.model.version} -> {out_dir} ({len(steps)} horizons, "
                f"{'with' if quantiles else 'no'} P10/P90; trained in {seconds:.1f} s)")
+    if spot_model is not None:
+        save_spots(out_dir, *spot_model)
 
 
 def _training_doc(dataset: Path, roads: xr.Dataset, result: TrainResult,

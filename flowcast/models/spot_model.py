@@ -1,0 +1,319 @@
+"""The intra-day scenic-spot forecaster: direct multi-horizon LightGBM on saturation.
+
+:class:`SpotForecaster` maps the feature rows of :mod:`flowcast.models.spot_features` to the
+saturation (visitors ÷ instantaneous capacity) ``h`` buckets after each row's anchor, one
+booster per horizon, with optional P10/P90 boosters (sorted per row, so never crossing).
+Forecasts are clipped at 0. :meth:`SpotForecaster.predict_live` is the engine's step: the
+spot ring's window -> one row per spot -> every horizon.
+
+The model lives in the ``spots/`` subdirectory of a model directory::
+
+    MODEL_DIR/spots/
+      model.json        format "flowcast-spot-model", spec, horizons, training, metrics, version
+      h004_mean.txt     LightGBM text model: mean saturation 4 buckets (60 min) ahead
+      h004_p10.txt      P10 / P90 boosters (with intervals)
+      h004_p90.txt ...
+
+:func:`save_spot_model` writes it atomically (a hidden sibling renamed into place, as the road
+model); :func:`load_spot_model` refuses, with a :class:`~flowcast.models.artifact.ModelError`
+naming the fix, anything it cannot serve: no directory or ``model.json``, corrupt JSON, another
+format or a newer format version, an unknown feature spec, feature names that differ, a missing
+or altered booster file, and a model of another bucket length or other horizons than the
+caller's. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from flowcast.models.artifact import (
+    MODEL_FILE,
+    ModelError,
+    _sha256,
+    _swap_into_place,
+    booster_file,
+    check_out_dir,
+    library_versions,
+)
+from flowcast.models.spot_features import (
+    IssueBlock,
+    SpotFeatureSpec,
+    SpotSeries,
+    target_block,
+)
+
+FORMAT = "flowcast-spot-model"
+FORMAT_VERSION = 1
+SPOTS_DIR = "spots"
+MODEL_NAME = "lightgbm"
+QUANTILES: tuple[float, float] = (0.1, 0.9)
+
+
+@dataclass(frozen=True)
+class SpotForecast:
+    """Saturation forecasts of ``R`` rows for ``H`` horizons: ``y`` ``(R, H)`` float32 >= 0, and
+    ``p10``/``p90`` ``(R, H)`` with ``p10 <= p90`` (None without quantile boosters)."""
+
+    y: np.ndarray
+    p10: np.ndarray | None = None
+    p90: np.ndarray | None = None
+
+
+@dataclass
+class SpotForecaster:
+    """LightGBM spot forecaster: ``boosters[h]`` predicts the saturation ``h`` buckets ahead
+    (``spec.horizons``); ``quantile_boosters[h]`` = (P10, P90) boosters, or empty; ``info`` is
+    the artifact's ``model.json`` (empty before saving)."""
+
+    spec: SpotFeatureSpec
+    boosters: dict[int, lgb.Booster]
+    quantile_boosters: dict[int, tuple[lgb.Booster, lgb.Booster]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    name: str = MODEL_NAME
+
+    def __post_init__(self) -> None:
+        if set(self.boosters) != set(self.spec.horizons):
+            raise ValueError("one booster per horizon of the spec is needed")
+        if self.quantile_boosters and set(self.quantile_boosters) != set(self.spec.horizons):
+            raise ValueError("quantile boosters must cover every horizon, or none")
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """Horizons in buckets, ascending."""
+        return self.spec.horizons
+
+    @property
+    def bucket_s(self) -> int:
+        """Bucket length in seconds."""
+        return self.spec.bucket_s
+
+    @property
+    def has_intervals(self) -> bool:
+        """Whether P10/P90 boosters are present."""
+        return bool(self.quantile_boosters)
+
+    @property
+    def version(self) -> str:
+        """The artifact's version id ("unsaved" before :func:`save_spot_model`)."""
+        return str(self.info.get("version", "unsaved"))
+
+    @property
+    def lookback(self) -> int:
+        """Buckets of history a complete feature row reads (the anchor included)."""
+        return self.spec.lookback
+
+    def predict(self, series: SpotSeries, columns: np.ndarray, *, intervals: bool = True,
+                threads: int = 0) -> SpotForecast:
+        """Saturation forecasts for anchors ``columns`` of ``series``: rows ``i * K + k`` as
+        :func:`~flowcast.models.spot_features.feature_matrix`, one column per horizon."""
+        issue = IssueBlock.build(series, columns, self.spec)
+        rows = len(issue.x)
+        y = np.zeros((rows, len(self.horizons)), np.float32)
+        want_q = intervals and self.has_intervals
+        lo = np.zeros_like(y) if want_q else None
+        hi = np.zeros_like(y) if want_q else None
+        for j, h in enumerate(self.horizons):
+            if not rows:
+                break
+            x = np.hstack([issue.x, target_block(issue, h)])
+            y[:, j] = self.boosters[h].predict(x, num_threads=threads)
+            if lo is not None and hi is not None:
+                q10, q90 = self.quantile_boosters[h]
+                lo[:, j] = q10.predict(x, num_threads=threads)
+                hi[:, j] = q90.predict(x, num_threads=threads)
+        np.maximum(y, 0.0, out=y)
+        if lo is None or hi is None:
+            return SpotForecast(y)
+        p10, p90 = np.maximum(np.minimum(lo, hi), 0.0), np.maximum(np.maximum(lo, hi), 0.0)
+        return SpotForecast(y, p10, p90)
+
+    def predict_live(self, window: Any, *, capacity: np.ndarray, opens_min: np.ndarray,
+                     closes_min: np.ndarray, utc_offset_min: int, intervals: bool = True,
+                     threads: int = 0) -> SpotForecast:
+        """The engine's step: ``window`` is ``SpotState.window(anchor + 1, L)`` with
+        ``L >= lookback``; returns ``(K, H)`` saturation forecasts for the window's last bucket,
+        one row per spot in the window's order."""
+        series = SpotSeries.from_window(window, bucket_s=self.bucket_s, capacity=capacity,
+                                        opens_min=opens_min, closes_min=closes_min,
+                                        utc_offset_min=utc_offset_min)
+        return self.predict(series, np.array([series.n_buckets - 1]), intervals=intervals,
+                            threads=threads)
+
+
+def horizons_label(horizons: Sequence[int], bucket_s: int) -> str:
+    """``"60,120,... min"`` of horizons in buckets."""
+    return ",".join(f"{h * bucket_s / 60:g}" for h in horizons) + " min"
+
+
+# --------------------------------------------------------------------------------------------
+# The artifact
+# --------------------------------------------------------------------------------------------
+
+def spot_model_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """Where a model directory keeps its spot model: ``MODEL_DIR/spots``."""
+    return Path(model_dir) / SPOTS_DIR
+
+
+def save_spot_model(model: SpotForecaster, path: str | os.PathLike[str], *,
+                    training: dict[str, Any] | None = None,
+                    metrics: dict[str, Any] | None = None, overwrite: bool = True) -> Path:
+    """Write ``model`` to the directory ``path`` (usually :func:`spot_model_dir`) atomically
+    and return it; ``model.info`` becomes the written ``model.json``. ``training`` and
+    ``metrics`` go in verbatim (JSON types). An existing ``path`` is replaced only with
+    ``overwrite`` and only when it is empty or a model directory."""
+    path = Path(path)
+    check_out_dir(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        files = _write_boosters(model, tmp)
+        doc = _document(model, files, training or {}, metrics or {})
+        (tmp / MODEL_FILE).write_text(json.dumps(doc, indent=1, allow_nan=False),
+                                      encoding="utf-8")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    model.info = doc
+    return path
+
+
+def _write_boosters(model: SpotForecaster, folder: Path) -> dict[str, dict[str, Any]]:
+    files: dict[str, dict[str, Any]] = {}
+    for h in model.horizons:
+        boosters = {"mean": model.boosters[h]}
+        if model.has_intervals:
+            boosters["p10"], boosters["p90"] = model.quantile_boosters[h]
+        entry = {}
+        for kind, booster in boosters.items():
+            name = booster_file(h, kind)
+            text = booster.model_to_string()
+            (folder / name).write_text(text, encoding="utf-8")
+            entry[kind] = {"file": name, "sha256": _sha256(text.encode("utf-8"))}
+        files[str(h)] = entry
+    return files
+
+
+def _document(model: SpotForecaster, files: dict[str, Any], training: dict[str, Any],
+              metrics: dict[str, Any]) -> dict[str, Any]:
+    spec = model.spec.to_dict()
+    content = json.dumps([spec, files], sort_keys=True).encode("utf-8")
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "version": f"{created:%Y%m%dT%H%M%SZ}-{_sha256(content)[:10]}",
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "model": model.name,
+        "target": "saturation",
+        "bucket_s": model.bucket_s,
+        "horizons_steps": list(model.horizons),
+        "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
+        "quantiles": list(QUANTILES) if model.has_intervals else [],
+        "feature_spec": spec,
+        "feature_names": model.spec.names,
+        "boosters": files,
+        "training": training,
+        "libraries": library_versions(),
+        "metrics": metrics,
+    }
+
+
+def read_spot_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``model.json`` of the spot model directory ``path``, its format and format version
+    checked (:func:`load_spot_model` checks the rest)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"spot model {path} does not exist or is not a directory; train one "
+                         "with 'flowcast train DATASET --out MODEL_DIR' on a dataset with spots")
+    file = path / MODEL_FILE
+    if not file.is_file():
+        raise ModelError(f"{path} holds no {MODEL_FILE}; it is not a flowcast spot model")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelError(f"{file} cannot be read: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{file} is corrupt: not valid JSON at line {err.lineno} column "
+                         f"{err.colno} ({err.msg}); re-train or restore the model") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelError(f"{file} is not a flowcast spot model (format "
+                         f"{doc.get('format') if isinstance(doc, dict) else None!r})")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(f"{file} has spot model format version {version!r}; this flowcast "
+                         f"reads up to {FORMAT_VERSION}; upgrade flowcast or re-train")
+    return doc
+
+
+def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
+                    horizons: Sequence[int] | None = None) -> SpotForecaster:
+    """Load and check the spot model directory ``path`` (``MODEL_DIR/spots``).
+
+    ``bucket_s`` and ``horizons`` (buckets): what the caller serves; a model for another
+    bucket length or other horizons is refused with a :class:`ModelError` saying how to fix it.
+    """
+    path = Path(path)
+    doc = read_spot_model_json(path)
+    try:
+        spec = SpotFeatureSpec.from_dict(doc["feature_spec"])
+        files = doc["boosters"]
+    except KeyError as err:
+        raise ModelError(f"{path / MODEL_FILE} lacks {err.args[0]!r}; re-train the model") from None
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"{path / MODEL_FILE}: unusable feature spec ({err}); re-train the "
+                         "model") from None
+    if doc.get("feature_names") != spec.names:
+        raise ModelError(f"{path / MODEL_FILE}: its feature names differ from what this "
+                         "flowcast builds; re-train the model")
+    if bucket_s is not None and int(bucket_s) != spec.bucket_s:
+        raise ModelError(f"spot model {path} was trained on {spec.bucket_s} s buckets, the "
+                         f"engine uses {int(bucket_s)} s spot buckets; re-train it on data "
+                         "like the engine's (time.spot_bucket_s)")
+    if horizons is not None and tuple(int(h) for h in horizons) != spec.horizons:
+        have = horizons_label(spec.horizons, spec.bucket_s)
+        raise ModelError(f"spot model {path} forecasts {have} ahead, the engine asks for "
+                         f"{horizons_label(horizons, spec.bucket_s)}; re-train with those "
+                         "horizons or set engine.spot_horizons_min to the model's")
+    boosters = {h: _booster(path, files, h, "mean", spec) for h in spec.horizons}
+    quantiles = {}
+    if doc.get("quantiles"):
+        quantiles = {h: (_booster(path, files, h, "p10", spec),
+                         _booster(path, files, h, "p90", spec)) for h in spec.horizons}
+    return SpotForecaster(spec, boosters, quantiles, info=doc)
+
+
+def _booster(path: Path, files: Mapping[str, Any], horizon: int, kind: str,
+             spec: SpotFeatureSpec) -> lgb.Booster:
+    entry = files.get(str(horizon), {}).get(kind) if isinstance(files, dict) else None
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise ModelError(f"{path / MODEL_FILE} lists no {kind} booster for horizon {horizon}; "
+                         "re-train the model")
+    file = path / Path(str(entry["file"])).name
+    if not file.is_file():
+        raise ModelError(f"spot model {path} is missing its booster file {file.name}; restore "
+                         "it or re-train the model")
+    data = file.read_bytes()
+    if "sha256" in entry and _sha256(data) != entry["sha256"]:
+        raise ModelError(f"booster file {file} does not match its checksum in {MODEL_FILE} "
+                         "(changed or corrupt); restore it or re-train the model")
+    try:
+        booster = lgb.Booster(model_str=data.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as err:
+        raise ModelError(f"booster file {file} cannot be read by LightGBM ({err})") from None
+    if booster.num_feature() != spec.n_features:
+        raise ModelError(f"booster file {file} reads {booster.num_feature()} features, the "
+                         f"feature spec {spec.n_features}; re-train the model")
+    return booster
