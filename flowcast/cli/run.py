@@ -14,12 +14,14 @@ from flowcast.city import City, load_city
 from flowcast.config import Settings, load_settings
 from flowcast.engine import Engine
 from flowcast.errors import FlowcastUserError
+from flowcast.ingest.alerts_readback import kafka_alerts_reader
 from flowcast.ingest.kafka_client import make_consumer
 from flowcast.ingest.sinks import KafkaSink
 from flowcast.metrics import Metrics
 from flowcast.model_holder import ModelHolder
 from flowcast.publish.http import HttpServer, create_app
 from flowcast.publish.output_reader import OutputReader
+from flowcast.publish.screens import ScreenPublisher
 from flowcast.publish.view import LiveView
 
 
@@ -68,7 +70,11 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
                              max_poll_records=settings.engine.poll_max_records,
                              fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
     sink = KafkaSink.connect(settings.kafka)
-    engine = Engine(city, settings, consumer, sink, metrics=metrics, models=models)
+    # a spot partition taken over reads the compacted alerts topic back: the topic, not the
+    # replayed forecasts, says which alerts are active
+    alerts = kafka_alerts_reader(settings.kafka, settings.topics.spot_alerts)
+    engine = Engine(city, settings, consumer, sink, metrics=metrics, models=models,
+                    alerts_reader=alerts)
     stop = threading.Event()
     _stop_on_signals(stop)
     engine.subscribe()
@@ -92,6 +98,10 @@ def _serve(city: City, settings: Settings, metrics: Metrics,
     """Start the live view (all output partitions, on its own consumer without a group) and the
     HTTP server; print the URLs. Ready once the engine or the view has outputs."""
     view = LiveView(city, settings)
+    # the guidance-screen rankings also go to the conditions topic, keyed by screen id (a
+    # repeat from a second serving process is the same message under the same key)
+    view.add_listener(ScreenPublisher(KafkaSink.connect(settings.kafka),
+                                      settings.topics.road_conditions))
     reader = OutputReader(make_consumer(settings.kafka, group_id=None), view, settings).start()
     app = create_app(view, settings, metrics=metrics,
                      ready=lambda: engine.ready.is_set() or view.ready.is_set())

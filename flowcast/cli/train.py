@@ -33,6 +33,9 @@ from flowcast.models.training import (
 )
 
 DEFAULT_HORIZONS = "15,30,45,60"
+# a spot model on less history than this never sees its last-week features and learns a few
+# days by heart: seasonal naive (yesterday) serves better
+MIN_SPOT_HISTORY_DAYS = 14
 
 
 # ----- flags shared with `flowcast backtest` -------------------------------------------------
@@ -206,8 +209,15 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
                             interval_s=interval))
     spot_model = None
     if spots and data is not None and data.spots is not None:
-        spot_kw = {k: v for k, v in config_kw.items() if k != "max_sensors"}
-        spot_model = train_spots(dataset, data, load_settings(), spot_kw, quantiles)
+        days = data.spots.sizes["time"] * int(data.spots.attrs["interval_s"]) / 86400
+        if days < MIN_SPOT_HISTORY_DAYS:
+            click.echo(f"spot model skipped: the dataset has {days:.1f} days of scenic-spot "
+                       f"history, it needs {MIN_SPOT_HISTORY_DAYS} (a week for its same-time-"
+                       "last-week features, a week to learn from); the engine forecasts spots "
+                       "with seasonal naive")
+        else:
+            spot_kw = {k: v for k, v in config_kw.items() if k != "max_sensors"}
+            spot_model = train_spots(dataset, data, load_settings(), spot_kw, quantiles)
     training = _training_doc(dataset, roads, result, seconds)
     save_model(result.model, out_dir, training=training,
                metrics={"validation": records(table)}, overwrite=force)

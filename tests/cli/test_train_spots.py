@@ -78,3 +78,22 @@ def test_opening_hours_read_off_the_data_match_the_city() -> None:
     opens, closes = hours_from_data(data.series)
     np.testing.assert_array_equal(opens, data.city.spot_opens_min)
     np.testing.assert_array_equal(closes, data.city.spot_closes_min)
+
+
+def test_too_short_a_spot_history_skips_the_spot_model(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """Three simulated days: the road model is trained, the spot model is not (seasonal naive
+    serves better than a model that never saw its last-week features)."""
+    import datetime as dt
+
+    from flowcast.ingest.simulator import generate_city, simulate_history
+
+    city = generate_city(30, 2, seed=1)
+    start = dt.datetime(2026, 9, 29, tzinfo=city.zone)
+    save_dataset(simulate_history(city, start, 3, seed=1, progress=False), tmp_path / "d")
+    code = main(["train", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--max-trees", "20",
+                 "--no-quantiles"])
+    assert code == 0
+    assert "spot model skipped: the dataset has 3.0 days" in capsys.readouterr().out
+    assert (tmp_path / "m" / "model.json").exists()
+    assert not (tmp_path / "m" / "spots").exists()
