@@ -70,6 +70,8 @@ class ModelHolder:
 
     def _load(self) -> None:
         model = load_model(self.path, bucket_s=self.bucket_s, target="speed")
+        if self._version is not None:  # the replaced version is no longer in service
+            self.metrics.set("flowcast_model_info", 0, version=self._version)
         self._model = model
         self._version = model.version
         self._checked = time.monotonic()

@@ -80,6 +80,8 @@ class SpotModelHolder:
 
     def _load(self) -> None:
         model = load_spot_model(self.path, bucket_s=self.bucket_s, horizons=self.horizons)
+        if self._version is not None:  # the replaced version is no longer in service
+            self.metrics.set("flowcast_spot_model_info", 0, version=self._version)
         self._model = model
         self._version = model.version
         self._refused = None

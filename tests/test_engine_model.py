@@ -104,6 +104,9 @@ def test_new_version_is_picked_up_and_a_broken_one_refused(city: Any, model_dir:
     save_model(_reload(model_dir), live, overwrite=True)
     assert holder.current() is not None and holder.version != first
     second = holder.version
+    # /metrics says which version is in service, and only that one
+    assert holder.metrics.gauge("flowcast_model_info", version=second) == 1
+    assert holder.metrics.gauge("flowcast_model_info", version=first) == 0
     (live / "model.json").write_text("{ not json", encoding="utf-8")
     assert holder.current() is not None  # the old model keeps serving
     assert holder.version == second
