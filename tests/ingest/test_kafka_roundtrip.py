@@ -25,6 +25,15 @@ def _create(admin: KafkaAdminClient, topic: str, partitions: int) -> None:
                         wait_for_metadata=True)
 
 
+def _wait_for_partitions(consumer: KafkaConsumer, topic: str, count: int,
+                         timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(consumer.partitions_for_topic(topic) or ()) < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{topic} has no metadata for {count} partitions after {timeout_s} s")
+        time.sleep(0.2)
+
+
 def _read_all(consumer: KafkaConsumer, count: int, timeout_s: float = 20.0) -> list:
     records: list = []
     deadline = time.monotonic() + timeout_s
@@ -77,14 +86,19 @@ def test_a_group_of_two_splits_partitions_then_one_takes_all(
     topic = kafka_names.topic("grouped")
     _create(kafka_admin, topic, partitions=4)
     everything = {TopicPartition(topic, p) for p in range(4)}
-    first = make_consumer(kafka_settings.kafka, topic, **GROUP_TIMINGS)
-    second = make_consumer(kafka_settings.kafka, topic, **GROUP_TIMINGS)
+    # both members know the topic's partitions before they join: a leader that assigns
+    # without them gives nobody anything until its next metadata refresh
+    first = make_consumer(kafka_settings.kafka, **GROUP_TIMINGS)
+    second = make_consumer(kafka_settings.kafka, **GROUP_TIMINGS)
+    for consumer in (first, second):
+        _wait_for_partitions(consumer, topic, 4)
+        consumer.subscribe([topic])
     try:
         def split() -> bool:
             a, b = first.assignment(), second.assignment()
             return bool(a) and bool(b) and not a & b and a | b == everything
 
-        _poll_until(split, first, second)
+        _poll_until(split, first, second, timeout_s=60.0)
         assert len(first.assignment()) == len(second.assignment()) == 2
     finally:
         second.close()
