@@ -129,25 +129,27 @@ def ring(roads: xr.Dataset) -> tuple[History, int, np.ndarray, Csr | None]:
     return history, int(full.buckets[-1]), full.static, full.graph
 
 
+@pytest.mark.parametrize("threads", [1, 0], ids=["1-thread", "all-cores"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_live_forecast_cycle_10k_sensors(benchmark: Any, history: FeatureHistory,
                                          models: dict[str, RoadForecaster], ring: tuple,
-                                         name: str) -> None:
+                                         name: str, threads: int) -> None:
     """What the engine runs per closed bucket: read the spec's ring columns, build 10k rows,
-    predict 15/30/45/60 min (LightGBM's default threads: both cores)."""
+    predict 15/30/45/60 min, with one LightGBM thread (the engine's default,
+    engine.model_threads) or all cores (0)."""
     model = _model(name, history, models)
     state, anchor, static, graph = ring
     kwargs = {"timezone": "Asia/Shanghai", "static": static, "graph": graph}
-    predict_live(model, state.window, anchor, **kwargs)  # warm: compile, load
+    predict_live(model, state.window, anchor, threads=threads, **kwargs)  # warm: compile
     began = time.perf_counter()
     x = live_rows(model, state.window, anchor, **kwargs)
     features_ms = (time.perf_counter() - began) * 1e3
     began = time.perf_counter()
-    model.predict(x)
+    model.predict(x, threads=threads)
     predict_ms = (time.perf_counter() - began) * 1e3
-    out = benchmark(predict_live, model, state.window, anchor, **kwargs)
+    out = benchmark(predict_live, model, state.window, anchor, threads=threads, **kwargs)
     assert out.y.shape == (N_SENSORS, len(HORIZONS)) and np.isfinite(out.y).all()
     trees = sum(b.num_trees() for b in model.boosters.values())
     benchmark.extra_info.update(trees=trees, features_ms=features_ms, predict_ms=predict_ms)
-    print(f"\n{name}: {trees} trees; one cycle: features {features_ms:.1f} ms + predict "
-          f"{predict_ms:.1f} ms")
+    print(f"\n{name}, threads={threads}: {trees} trees; one cycle: features "
+          f"{features_ms:.1f} ms + predict {predict_ms:.1f} ms")
