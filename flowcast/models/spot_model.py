@@ -24,12 +24,8 @@ caller's. No pickle anywhere.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +33,15 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from flowcast.models.artifact import (
+from flowcast.models.model_dir import (
     MODEL_FILE,
     ModelError,
-    _sha256,
-    _swap_into_place,
-    booster_file,
-    check_out_dir,
     library_versions,
+    read_booster,
+    read_model_doc,
+    version_stamp,
+    write_boosters,
+    write_model_dir,
 )
 from flowcast.models.spot_features import (
     IssueBlock,
@@ -173,49 +170,23 @@ def save_spot_model(model: SpotForecaster, path: str | os.PathLike[str], *,
     ``metrics`` go in verbatim (JSON types). An existing ``path`` is replaced only with
     ``overwrite`` and only when it is empty or a model directory."""
     path = Path(path)
-    check_out_dir(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, 0o755)
-    try:
-        files = _write_boosters(model, tmp)
-        doc = _document(model, files, training or {}, metrics or {})
-        (tmp / MODEL_FILE).write_text(json.dumps(doc, indent=1, allow_nan=False),
-                                      encoding="utf-8")
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    def fill(folder: Path) -> dict[str, Any]:
+        files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
+        return _document(model, files, training or {}, metrics or {})
+
+    doc = write_model_dir(path, overwrite, fill)
     model.info = doc
     return path
-
-
-def _write_boosters(model: SpotForecaster, folder: Path) -> dict[str, dict[str, Any]]:
-    files: dict[str, dict[str, Any]] = {}
-    for h in model.horizons:
-        boosters = {"mean": model.boosters[h]}
-        if model.has_intervals:
-            boosters["p10"], boosters["p90"] = model.quantile_boosters[h]
-        entry = {}
-        for kind, booster in boosters.items():
-            name = booster_file(h, kind)
-            text = booster.model_to_string()
-            (folder / name).write_text(text, encoding="utf-8")
-            entry[kind] = {"file": name, "sha256": _sha256(text.encode("utf-8"))}
-        files[str(h)] = entry
-    return files
 
 
 def _document(model: SpotForecaster, files: dict[str, Any], training: dict[str, Any],
               metrics: dict[str, Any]) -> dict[str, Any]:
     spec = model.spec.to_dict()
-    content = json.dumps([spec, files], sort_keys=True).encode("utf-8")
-    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "version": f"{created:%Y%m%dT%H%M%SZ}-{_sha256(content)[:10]}",
-        "created": created.isoformat().replace("+00:00", "Z"),
+        **version_stamp(spec, files),
         "model": model.name,
         "target": "saturation",
         "bucket_s": model.bucket_s,
@@ -234,28 +205,9 @@ def _document(model: SpotForecaster, files: dict[str, Any], training: dict[str, 
 def read_spot_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``model.json`` of the spot model directory ``path``, its format and format version
     checked (:func:`load_spot_model` checks the rest)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ModelError(f"spot model {path} does not exist or is not a directory; train one "
-                         "with 'flowcast train DATASET --out MODEL_DIR' on a dataset with spots")
-    file = path / MODEL_FILE
-    if not file.is_file():
-        raise ModelError(f"{path} holds no {MODEL_FILE}; it is not a flowcast spot model")
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ModelError(f"{file} cannot be read: {err}") from None
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{file} is corrupt: not valid JSON at line {err.lineno} column "
-                         f"{err.colno} ({err.msg}); re-train or restore the model") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelError(f"{file} is not a flowcast spot model (format "
-                         f"{doc.get('format') if isinstance(doc, dict) else None!r})")
-    version = doc.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelError(f"{file} has spot model format version {version!r}; this flowcast "
-                         f"reads up to {FORMAT_VERSION}; upgrade flowcast or re-train")
-    return doc
+    return read_model_doc(Path(path), FORMAT, FORMAT_VERSION, "spot model",
+                          "train one with 'flowcast train DATASET --out MODEL_DIR' on a "
+                          "dataset with spots")
 
 
 def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
@@ -287,33 +239,12 @@ def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None
         raise ModelError(f"spot model {path} forecasts {have} ahead, the engine asks for "
                          f"{horizons_label(horizons, spec.bucket_s)}; re-train with those "
                          "horizons or set engine.spot_horizons_min to the model's")
-    boosters = {h: _booster(path, files, h, "mean", spec) for h in spec.horizons}
+    n = spec.n_features
+    boosters = {h: read_booster(path, files, h, "mean", n, "spot model")
+                for h in spec.horizons}
     quantiles = {}
     if doc.get("quantiles"):
-        quantiles = {h: (_booster(path, files, h, "p10", spec),
-                         _booster(path, files, h, "p90", spec)) for h in spec.horizons}
+        quantiles = {h: (read_booster(path, files, h, "p10", n, "spot model"),
+                         read_booster(path, files, h, "p90", n, "spot model"))
+                     for h in spec.horizons}
     return SpotForecaster(spec, boosters, quantiles, info=doc)
-
-
-def _booster(path: Path, files: Mapping[str, Any], horizon: int, kind: str,
-             spec: SpotFeatureSpec) -> lgb.Booster:
-    entry = files.get(str(horizon), {}).get(kind) if isinstance(files, dict) else None
-    if not isinstance(entry, dict) or "file" not in entry:
-        raise ModelError(f"{path / MODEL_FILE} lists no {kind} booster for horizon {horizon}; "
-                         "re-train the model")
-    file = path / Path(str(entry["file"])).name
-    if not file.is_file():
-        raise ModelError(f"spot model {path} is missing its booster file {file.name}; restore "
-                         "it or re-train the model")
-    data = file.read_bytes()
-    if "sha256" in entry and _sha256(data) != entry["sha256"]:
-        raise ModelError(f"booster file {file} does not match its checksum in {MODEL_FILE} "
-                         "(changed or corrupt); restore it or re-train the model")
-    try:
-        booster = lgb.Booster(model_str=data.decode("utf-8"))
-    except (lgb.basic.LightGBMError, UnicodeDecodeError) as err:
-        raise ModelError(f"booster file {file} cannot be read by LightGBM ({err})") from None
-    if booster.num_feature() != spec.n_features:
-        raise ModelError(f"booster file {file} reads {booster.num_feature()} features, the "
-                         f"feature spec {spec.n_features}; re-train the model")
-    return booster
