@@ -10,6 +10,11 @@ with no visitors count in its last buckets, and every spot while no model serves
 seasonal-naive baseline (the same time yesterday), else the last value. The message's
 ``model`` field says which: ``lightgbm:<version>``, ``baseline:seasonal_naive`` or
 ``baseline:last_value``.
+
+Every cycle also computes the day view (:mod:`flowcast.publish.daily_view`): arrivals so far
+today, the day's expected arrivals and daily saturation, and tomorrow's, from the whole
+history ring (about 8 days). The days-ahead daily-arrivals model (``docs/daily-arrivals.md``)
+needs 28 days of daily lags, more than the ring holds, so it is not served live.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from flowcast.engine_state import SpotState
 from flowcast.models.baselines import LastValue, SeasonalNaive
 from flowcast.publish.alerts import AlertTracker
 from flowcast.publish.cap import alert_messages
+from flowcast.publish.daily_view import DayView, day_view
 from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
 from flowcast.spot_model_holder import SpotModelHolder
 
@@ -46,6 +52,7 @@ class SpotCycle:
         self.models = models
         self.spot_ids = city.spot_ids[spots]
         self.capacity = city.spot_capacity_instant[spots]
+        self.capacity_daily = city.spot_capacity_daily[spots]
         self.opens_min = city.spot_opens_min[spots].astype(np.float64)
         self.closes_min = city.spot_closes_min[spots].astype(np.float64)
         # fed every cycle, replayed ones included, so a restarted engine rebuilds the active
@@ -87,7 +94,14 @@ class SpotCycle:
             horizons_min=self.horizons_min, capacity_instant=self.capacity,
             visitors=visitors[:, -1], arrivals=window.arrivals[:, -1],
             forecast_visitors=np.maximum(forecast, 0.0), model=name,
-            forecast_p10=p10, forecast_p90=p90)
+            forecast_p10=p10, forecast_p90=p90, day=self.day_view(state, bucket_id))
+
+    def day_view(self, state: SpotState, bucket_id: int) -> DayView:
+        """Today's and tomorrow's arrivals against daily capacity for every held spot after
+        ``bucket_id`` closed, from the whole history ring."""
+        ring = state.window(bucket_id + 1, state.history[6].shape[0])
+        return day_view(ring.arrivals, ring.count, ring.first_bucket, state.bucket_ms // 1000,
+                        state.utc_offset_ms // 60_000, self.capacity_daily)
 
     def _baseline(self, visitors: np.ndarray) -> tuple[np.ndarray, str]:
         """Seasonal naive, last value where it has nothing: ``(K, H)`` visitors and the name

@@ -4,6 +4,7 @@ versions swapped in without a restart while a broken one keeps the old."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -122,3 +123,60 @@ def test_a_model_for_other_horizons_is_refused(tmp_path: Path, state: SpotState)
     assert metrics.counter("flowcast_spot_model_load_failures_total") == 1
     bucket, _ = _anchor()
     assert _cycle(holder).forecasts(state, bucket).model == "baseline:seasonal_naive"
+
+
+def _local_day_columns(date: dt.date) -> slice:
+    """Columns of the dataset's buckets of a local date (UTC+8)."""
+    series = spot_data().series
+    midnight = dt.datetime.combine(date, dt.time(), dt.timezone(dt.timedelta(hours=8)))
+    start = int(midnight.timestamp()) // 900 - series.first_bucket
+    return slice(start, start + 96)
+
+
+def test_the_message_carries_the_day_view_of_the_ring(state: SpotState) -> None:
+    bucket, column = _anchor()
+    series, city = spot_data().series, spot_data().city
+    messages = [orjson.loads(v) for _, v in
+                spot_forecast_messages(_cycle(None).forecasts(state, bucket))]
+    issued = dt.datetime.fromtimestamp((bucket + 1) * 900, dt.timezone(dt.timedelta(hours=8)))
+    today = _local_day_columns(issued.date())
+    now_of_day = column + 1 - today.start  # buckets of today closed at the issue time
+    for k, message in enumerate(messages):
+        day = message["day"]
+        assert day["date"] == issued.date().isoformat() == "2026-10-12"
+        assert day["tomorrow"]["date"] == "2026-10-13"
+        assert day["method"] == "same-day-type profile"
+        assert day["capacity_daily"] == city.spot_capacity_daily[k]
+        so_far = float(series.arrivals[k, today.start:column + 1].sum())
+        assert day["arrivals_so_far"] == pytest.approx(so_far, abs=0.5)
+        # the reference: the latest earlier day of today's type (a workday) the ring holds
+        reference = dt.date.fromisoformat(day["reference_date"])
+        assert reference == dt.date(2026, 10, 10)  # a make-up working Saturday
+        ref = series.arrivals[k, _local_day_columns(reference)].astype(np.float64)
+        by_now = ref[:now_of_day].sum()
+        pace = np.clip(so_far / by_now, 0.25, 4.0)
+        expected = so_far + (ref.sum() - by_now) * pace
+        assert day["expected_arrivals"] == pytest.approx(expected, abs=0.5)
+        assert day["saturation"] == pytest.approx(expected / city.spot_capacity_daily[k],
+                                                  abs=1e-3)
+        tomorrow = day["tomorrow"]
+        assert tomorrow["reference_date"] == "2026-10-10"
+        assert tomorrow["expected_arrivals"] == pytest.approx(ref.sum(), abs=0.5)
+        assert tomorrow["saturation"] == pytest.approx(
+            ref.sum() / city.spot_capacity_daily[k], abs=1e-3)
+        # the existing fields are untouched
+        assert set(message) == {"spot", "issued_at", "model", "capacity_instant", "now",
+                                "forecast", "day"}
+
+
+def test_an_empty_ring_publishes_an_unknown_day_not_zeros() -> None:
+    city = spot_data().city
+    empty = SpotState.for_city(city, bucket_s=900)
+    bucket, _ = _anchor()
+    empty.start(bucket - 4)
+    message = orjson.loads(spot_forecast_messages(_cycle(None).forecasts(empty, bucket))[0][1])
+    day = message["day"]
+    assert day["arrivals_so_far"] is None and day["expected_arrivals"] is None
+    assert day["saturation"] is None and day["reference_date"] is None
+    assert day["tomorrow"]["expected_arrivals"] is None
+    assert day["capacity_daily"] == city.spot_capacity_daily[0]

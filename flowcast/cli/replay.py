@@ -21,9 +21,10 @@ from flowcast.errors import FlowcastUserError
 from flowcast.ingest.dataset_replay import road_series
 from flowcast.metrics import Metrics
 from flowcast.model_holder import ModelHolder
+from flowcast.models.artifact import record_backtest
 from flowcast.models.backtest import ROAD_BASELINES, plan_folds
 from flowcast.models.dataset import CITY_FILE, load_dataset
-from flowcast.models.metrics import horizon_metrics
+from flowcast.models.metrics import horizon_metrics, records
 from flowcast.models.report import write_report
 from flowcast.models.report_text import format_table
 from flowcast.models.road_model import MODEL_NAME, RoadForecaster
@@ -95,7 +96,8 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
                f"origins {_iso(times, span.first_origin + 1)} .. "
                f"{_iso(times, span.last_origin + 1)}")
     result = replay_roads(roads, city, settings, holder, span, series, progress=progress)
-    _write(Path(report), result, roads, dataset, settings, timezone)
+    table = _write(Path(report), result, roads, dataset, settings, timezone)
+    _record(Path(model_dir), result, roads, Path(report), table, times)
 
 
 def _load(path: Path) -> tuple[xr.Dataset, City]:
@@ -165,7 +167,8 @@ def _iso(times: np.ndarray, column: int) -> str:
 
 
 def _write(report: Path, result: ReplayResult, roads: xr.Dataset, dataset: Path,
-           settings: Settings, timezone: str) -> None:
+           settings: Settings, timezone: str) -> pd.DataFrame:
+    """Write the report, print the table and the stream figures; returns the table."""
     interval = int(roads.attrs["interval_s"])
     zero = result.zero_is_missing
     meta = {"dataset": str(dataset.resolve()), "data_hash": data_hash(roads),
@@ -192,3 +195,27 @@ def _write(report: Path, result: ReplayResult, roads: xr.Dataset, dataset: Path,
                    "baseline fallback (the model failed) and are not scored as the model")
     click.echo(f"report -> {files.metrics_json.parent} (metrics.json, predictions.csv, "
                "report.html)")
+    return table
+
+
+def _record(model_dir: Path, result: ReplayResult, roads: xr.Dataset, report: Path,
+            table: pd.DataFrame, times: np.ndarray) -> None:
+    """Keep a summary of this replay beside the backtests in the model's model.json, so the
+    streaming path's scores travel with the model."""
+    summary = {
+        "kind": "replay",
+        "at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "data_hash": data_hash(roads),
+        "report": str(report.resolve()),
+        "series": "segment",
+        "span": [_iso(times, result.span.first_origin + 1),
+                 _iso(times, result.span.last_origin + 1)],
+        "readings_per_s": round(result.stats.readings_per_s, 1),
+        "per_horizon": records(table),
+    }
+    try:
+        record_backtest(model_dir, summary)
+    except OSError as err:
+        click.echo(f"note: could not record the replay in {model_dir}: {err}")
+        return
+    click.echo(f"recorded in {model_dir / 'model.json'} (metrics.backtests, kind replay)")

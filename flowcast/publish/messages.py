@@ -24,6 +24,14 @@ Spot forecasts, keyed by spot id::
                   ...]}
 
 A spot model with intervals adds ``visitors_p10`` and ``visitors_p90`` to each forecast item.
+The spot cycle adds the day view (:mod:`flowcast.publish.daily_view`; arrivals, dates local,
+null when unknown; ``reference_date``: the day of the ring whose profile was used)::
+
+     "day": {"date": "2026-10-02", "arrivals_so_far": 8120, "expected_arrivals": 21500,
+             "capacity_daily": 30000, "saturation": 0.717, "reference_date": "2026-10-01",
+             "tomorrow": {"date": "2026-10-03", "expected_arrivals": 24800,
+                          "saturation": 0.827, "reference_date": "2026-10-01"},
+             "method": "same-day-type profile"}
 
 ``issued_at`` is the epoch ms end of the closed bucket the message was computed from; together
 with the key it identifies the message, so a repeat after a restart is harmless.
@@ -37,6 +45,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from flowcast.publish.daily_view import DayView
 from flowcast.publish.outlook import confidence_names, trend_names
 
 
@@ -80,6 +89,7 @@ class SpotForecasts:
     model: str
     forecast_p10: np.ndarray | None = None  # (K, H) visitors interval, when the model has one
     forecast_p90: np.ndarray | None = None
+    day: DayView | None = None  # today's and tomorrow's arrivals against daily capacity
 
 
 def _num(values: np.ndarray, decimals: int) -> list[Any]:
@@ -153,6 +163,7 @@ def spot_forecast_messages(f: SpotForecasts) -> list[tuple[bytes, bytes]]:
     intervals = f.forecast_p10 is not None and f.forecast_p90 is not None
     if intervals:
         p10, p90 = _num(f.forecast_p10, 0), _num(f.forecast_p90, 0)  # type: ignore[arg-type]
+    days = _day_blocks(f.day) if f.day is not None else None
     out: list[tuple[bytes, bytes]] = []
     for k, spot in enumerate(f.spot_ids.tolist()):
         forecast = [{"horizon_min": h, "valid_at": v, "visitors": n, "saturation": s}
@@ -165,5 +176,24 @@ def spot_forecast_messages(f: SpotForecasts) -> list[tuple[bytes, bytes]]:
                    "now": {"visitors": visitors[k], "saturation": now_sat[k],
                            "arrivals": arrivals[k]},
                    "forecast": forecast}
+        if days is not None:
+            message["day"] = days[k]
         out.append((str(spot).encode(), orjson.dumps(message)))
     return out
+
+
+def _day_blocks(d: DayView) -> list[dict[str, Any]]:
+    """The ``day`` block of each spot's message, in spot order."""
+    date, tomorrow = d.date.isoformat(), d.tomorrow.isoformat()
+    so_far, expected = _num(d.arrivals_so_far, 0), _num(d.expected_arrivals, 0)
+    capacity, saturation = _num(d.capacity_daily, 0), _num(d.saturation, 3)
+    t_expected, t_saturation = _num(d.tomorrow_expected_arrivals, 0), _num(
+        d.tomorrow_saturation, 3)
+    return [{"date": date, "arrivals_so_far": so_far[k], "expected_arrivals": expected[k],
+             "capacity_daily": capacity[k], "saturation": saturation[k],
+             "reference_date": d.reference_date[k],
+             "tomorrow": {"date": tomorrow, "expected_arrivals": t_expected[k],
+                          "saturation": t_saturation[k],
+                          "reference_date": d.tomorrow_reference_date[k]},
+             "method": d.method}
+            for k in range(len(so_far))]

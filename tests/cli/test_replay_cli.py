@@ -76,6 +76,10 @@ def test_replay_of_a_span_writes_the_report(dataset: Path, model_dir: Path, tmp_
     doc = json.loads((report / "metrics.json").read_text())
     assert doc["meta"]["series"].startswith("segments")
     assert (report / "report.html").read_text().startswith("<!")
+    # the replay's scores travel with the model, beside its backtests
+    recorded = json.loads((model_dir / "model.json").read_text())["metrics"]["backtests"][-1]
+    assert recorded["kind"] == "replay" and recorded["report"] == str(report.resolve())
+    assert {r["horizon_steps"] for r in recorded["per_horizon"]} >= {3, 6}
 
 
 @pytest.mark.parametrize(("args", "words"), [

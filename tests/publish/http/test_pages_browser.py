@@ -138,6 +138,20 @@ def test_bureau_shows_spots_alerts_and_acknowledges(live: dict[str, Any],
     assert [s[0] for s in spots] == city.city.spot_ids.tolist()
     assert all(bars == 2 for _, bars, _ in spots), "a gauge for now and for the peak"
     assert all(points > 4 for _, _, points in spots), "today's curve has the morning's points"
+    # the day view: arrivals so far today (no earlier day in the ring: expected unknown)
+    for spot in view.spots():
+        day = spot["forecast"]["day"]
+        line = (f"today: {round(day['arrivals_so_far']):,} arrivals so far, " +
+                ("expected total unknown" if day["expected_arrivals"] is None else
+                 f"~{round(day['expected_arrivals']):,} expected "
+                 f"({round(day['saturation'] * 100)}% of daily capacity)"))
+        shown_line = _wait(browser, "const d = document.querySelector("
+                                    f"'.spot[data-spot=\"{spot['spot']}\"] .spot-day');"
+                                    f"return d && d.dataset.date === '{day['date']}' && "
+                                    f"d.textContent.startsWith({line!r}) && d.textContent",
+                           f"{spot['spot']}'s day line")
+        assert day["date"] == "2026-10-02" and day["arrivals_so_far"] > 0
+        assert " · tomorrow " in shown_line
     active = {a["spot"]: a for a in view.alerts()}
     shown = browser.execute_script(
         "return [...document.querySelectorAll('.alert[data-status=\"active\"]')]"

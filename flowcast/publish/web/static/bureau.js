@@ -1,5 +1,6 @@
 // The tourism bureau's page: every spot's saturation (now and forecast peak), today's curve,
-// and the saturation alerts with their history and an Acknowledge button. Live over SSE.
+// today's and tomorrow's expected arrivals against the daily capacity, and the saturation
+// alerts with their history and an Acknowledge button. Live over SSE.
 "use strict";
 
 (() => {
@@ -104,6 +105,43 @@
     return box;
   }
 
+  // ----- the day view: arrivals today against the daily capacity, and tomorrow -------------
+  function count(n) {
+    return Math.round(n).toLocaleString();
+  }
+
+  function dayPercent(ratio, spot) {
+    return FC.el("span", {class: "day-sat " + satClass(ratio, spot.warn, spot.critical),
+      text: FC.percent(ratio)});
+  }
+
+  function dayLine(spot) {
+    const day = spot.forecast && spot.forecast.day;
+    if (!day) return null;
+    const line = FC.el("div", {class: "spot-day", "data-date": day.date,
+      "data-saturation": day.saturation ?? "",
+      "data-tomorrow-saturation": (day.tomorrow && day.tomorrow.saturation) ?? "",
+      title: `${day.method}: the rest of the day as on ${day.reference_date || "-"}, ` +
+        `scaled by today's pace; daily capacity ${count(day.capacity_daily)}`});
+    const soFar = day.arrivals_so_far === null ? "no" : count(day.arrivals_so_far);
+    line.append(`today: ${soFar} arrivals so far, `);
+    if (day.expected_arrivals === null) {
+      line.append("expected total unknown");
+    } else {
+      line.append(`~${count(day.expected_arrivals)} expected (`,
+        dayPercent(day.saturation, spot), " of daily capacity)");
+    }
+    const tomorrow = day.tomorrow || {};
+    line.append(" · tomorrow ");
+    if (tomorrow.expected_arrivals === null || tomorrow.expected_arrivals === undefined) {
+      line.append("unknown");
+    } else {
+      line.append(`~${count(tomorrow.expected_arrivals)} (`,
+        dayPercent(tomorrow.saturation, spot), ")");
+    }
+    return line;
+  }
+
   function spotCard(spot) {
     const now = spot.forecast && spot.forecast.now;
     return FC.el("article", {class: "spot", "data-spot": spot.spot},
@@ -114,7 +152,7 @@
         `${Math.round(now.visitors).toLocaleString()} visitors now of ` +
         `${Math.round(spot.capacity_instant).toLocaleString()} · as of ` +
         FC.clock(spot.forecast.issued_at) : "waiting for the first forecast"}),
-      gauge(spot), curve(spot),
+      dayLine(spot), gauge(spot), curve(spot),
       FC.el("div", {class: "legend-line"},
         FC.el("span", {class: "key key-observed"}), "visitors ",
         FC.el("span", {class: "key key-forecast"}), "forecast ",
