@@ -322,7 +322,8 @@ class SpotPartition(_Worker):
         restarted engine neither re-raises nor forgets an active alert; only live buckets
         publish."""
         assert isinstance(self.cycle, SpotCycle) and isinstance(self.state, SpotState)
-        forecasts = self.cycle.forecasts(self.state, bucket_id)
+        # replayed buckets only feed the alert lifecycle: skip the day view nobody reads
+        forecasts = self.cycle.forecasts(self.state, bucket_id, with_day=publish)
         alerts = self.cycle.alert_messages(forecasts)
         if not publish:
             return []

@@ -65,10 +65,11 @@ class SpotCycle:
         """Forecast messages for the spot bucket ``bucket_id`` that just closed."""
         return spot_forecast_messages(self.forecasts(state, bucket_id))
 
-    def forecasts(self, state: SpotState, bucket_id: int) -> SpotForecasts:
+    def forecasts(self, state: SpotState, bucket_id: int, *,
+                  with_day: bool = True) -> SpotForecasts:
         """Visitors now and forecast for every held spot after ``bucket_id`` closed (the
         model's when one serves, else the baselines'; intervals in visitors when the model
-        has them)."""
+        has them), with the daily view unless ``with_day`` is False."""
         model = self.models.current() if self.models is not None else None
         length = self.seasonal.lookback if model is None else max(model.lookback,
                                                                    self.seasonal.lookback)
@@ -94,7 +95,8 @@ class SpotCycle:
             horizons_min=self.horizons_min, capacity_instant=self.capacity,
             visitors=visitors[:, -1], arrivals=window.arrivals[:, -1],
             forecast_visitors=np.maximum(forecast, 0.0), model=name,
-            forecast_p10=p10, forecast_p90=p90, day=self.day_view(state, bucket_id))
+            forecast_p10=p10, forecast_p90=p90,
+            day=self.day_view(state, bucket_id) if with_day else None)
 
     def day_view(self, state: SpotState, bucket_id: int) -> DayView:
         """Today's and tomorrow's arrivals against daily capacity for every held spot after
