@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from flowcast.ingest.simulator.network import Network, to_lonlat
+from flowcast.ingest.simulator.network import EXPRESSWAY, Network, to_lonlat
 
 SPOT_NAMES: tuple[str, ...] = (
     "Wuzhizhou Island", "Qilou Old Street", "Holiday Beach", "Hainan Tropical Wildlife Park",
@@ -81,15 +81,18 @@ def make_screens(net: Network, spots: Spots, segment_ids: list[str]) -> list[dic
         else:
             dest = (net.rows // 2) * net.cols + net.cols // 2 - s
             dest_name = "City Centre"
-        routes = _routes(net, dest, s)
+        routes = next((r for w in range(s, s + 4) if len(r := _routes(net, dest, w)) >= 2),
+                      None)
+        if routes is None:  # no two ways to the destination from any side: no screen
+            continue
         origin = int(net.seg_from[routes[0][1][0]])
         lonlat = to_lonlat(net.node_xy[origin]).round(6).tolist()
-        sid = f"VMS{s + 1:02d}"
+        sid = f"VMS{len(screens) + 1:02d}"
         screens.append({
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": lonlat},
             "properties": {
-                "kind": "screen", "id": sid, "name": f"Guidance screen {s + 1}",
+                "kind": "screen", "id": sid, "name": f"Guidance screen {len(screens) + 1}",
                 "destination": dest_name,
                 "routes": [{"id": f"{sid}-{tag}", "name": name,
                             "segments": [segment_ids[g] for g in segs.tolist()]}
@@ -101,7 +104,10 @@ def make_screens(net: Network, spots: Spots, segment_ids: list[str]) -> list[dic
 
 def _routes(net: Network, dest: int, which: int) -> list[tuple[str, np.ndarray]]:
     """Alternative paths from an origin a few blocks away to ``dest``: row-then-column,
-    column-then-row, and (when there is room) a staircase through the middle."""
+    column-then-row, and (when there is room) a staircase through the middle. A straight walk
+    that meets a missing local link becomes the shortest path around it; paths that come out
+    the same are kept once, and when fewer than two remain, the shortest path avoiding the
+    first route's segments is added."""
     di, dj = divmod(dest, net.cols)
     dr, dc = min(3, net.rows - 1), min(4, net.cols - 1)
     oi = _away(di, dr, net.rows, low_first=which == 0)
@@ -110,21 +116,67 @@ def _routes(net: Network, dest: int, which: int) -> list[tuple[str, np.ndarray]]
     if dr >= 2 and dc >= 2:
         mi, mj = (oi + di) // 2, (oj + dj) // 2
         paths.append([(oi, oj), (oi, mj), (mi, mj), (mi, dj), (di, dj)])
-    routes = []
+    chains: list[np.ndarray] = []
     for corners in paths:
-        nodes = _walk(corners, net.cols)
-        segs = net.segment_lookup(nodes[:-1], nodes[1:])
-        first = net.seg_name[int(segs[0])].rsplit(" ", 1)[0]
-        routes.append((f"via {first}", segs))
-    return routes
+        segs = _chain(net, _walk(corners, net.cols))
+        if segs is not None and len(segs) and not any(np.array_equal(segs, c) for c in chains):
+            chains.append(segs)
+    if len(chains) == 1:
+        other = _shortest_path(net, int(net.seg_from[chains[0][0]]),
+                               int(net.seg_to[chains[0][-1]]), avoid=set(chains[0].tolist()))
+        if other is not None and len(other):
+            chains.append(other)
+    return [(f"via {net.seg_name[int(segs[0])].rsplit(' ', 1)[0]}", segs) for segs in chains]
+
+
+def _chain(net: Network, nodes: np.ndarray) -> np.ndarray | None:
+    """The local segments walking ``nodes``; where a link is missing, the shortest path
+    between the walk's ends instead (None when there is none)."""
+    segs = net.segment_lookup(nodes[:-1], nodes[1:])
+    if (segs >= 0).all():
+        return segs
+    return _shortest_path(net, int(nodes[0]), int(nodes[-1]))
+
+
+def _shortest_path(net: Network, origin: int, dest: int,
+                   avoid: set[int] | None = None) -> np.ndarray | None:
+    """Fewest local (non-expressway) segments from node ``origin`` to node ``dest``, never
+    using a segment in ``avoid`` (breadth first); None when ``dest`` cannot be reached."""
+    local = np.flatnonzero(net.seg_class != EXPRESSWAY)
+    if avoid:
+        local = local[~np.isin(local, list(avoid))]
+    out: dict[int, list[int]] = {}
+    for g in local.tolist():
+        out.setdefault(int(net.seg_from[g]), []).append(g)
+    came: dict[int, int] = {origin: -1}
+    frontier = [origin]
+    while frontier and dest not in came:
+        nxt = []
+        for node in frontier:
+            for g in out.get(node, []):
+                to = int(net.seg_to[g])
+                if to not in came:
+                    came[to] = g
+                    nxt.append(to)
+        frontier = nxt
+    if dest not in came:
+        return None
+    path = []
+    node = dest
+    while came[node] >= 0:
+        path.append(came[node])
+        node = int(net.seg_from[came[node]])
+    return np.array(path[::-1], dtype=np.int64)
 
 
 def _away(at: int, span: int, n: int, low_first: bool) -> int:
-    """A grid line ``span`` lines from ``at`` (``span < n``), on the preferred side if it fits."""
+    """A grid line ``span`` lines from ``at`` (``span < n``), on the preferred side if it fits;
+    when neither side fits, the edge line farther from ``at``."""
     low, high = at - span, at + span
-    if low_first:
-        return low if low >= 0 else high
-    return high if high < n else low
+    fits = [line for line in ((low, high) if low_first else (high, low)) if 0 <= line < n]
+    if fits:
+        return fits[0]
+    return 0 if at >= n - 1 - at else n - 1
 
 
 def _walk(corners: list[tuple[int, int]], cols: int) -> np.ndarray:

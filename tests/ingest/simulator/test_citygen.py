@@ -104,23 +104,27 @@ def test_many_spots_get_unique_ids() -> None:
     assert len(set(city.spot_ids)) == 45
 
 
-def test_screens_offer_connected_alternative_routes() -> None:
-    for n in (30, 2000):
-        city = generate_city(n, 3, seed=8)
-        assert 1 <= len(city.screens) <= 2
-        for screen in city.screens:
-            assert 2 <= len(screen.routes) <= 3
-            first = [_start(city, int(route.segments[0])) for route in screen.routes]
-            last = [_end(city, int(route.segments[-1])) for route in screen.routes]
-            # every route leaves from the screen's junction and reaches the same destination
-            assert max(_metres(first[0], p) for p in first) < 20.0
-            assert max(_metres(last[0], p) for p in last) < 20.0
-            assert _metres(first[0], np.array(screen.lonlat)) < 20.0
-            for route in screen.routes:
-                for a, b in zip(route.segments[:-1], route.segments[1:], strict=True):
-                    assert b in city.downstream.neighbours(int(a))
-            paths = {tuple(route.segments.tolist()) for route in screen.routes}
-            assert len(paths) == len(screen.routes)
+@pytest.mark.parametrize(("n", "seed"), [(30, 8), (2000, 8), (20, 0), (20, 1), (60, 3),
+                                          (80, 0), (80, 2), (80, 10)])
+def test_screens_offer_connected_alternative_routes(n: int, seed: int) -> None:
+    """Small grids included: a missing local link is walked around, an origin that would fall
+    off the grid moves to its edge, and a route never repeats a segment."""
+    city = generate_city(n, 3, seed=seed)
+    assert 1 <= len(city.screens) <= 2
+    for screen in city.screens:
+        assert 2 <= len(screen.routes) <= 3
+        first = [_start(city, int(route.segments[0])) for route in screen.routes]
+        last = [_end(city, int(route.segments[-1])) for route in screen.routes]
+        # every route leaves from the screen's junction and reaches the same destination
+        assert max(_metres(first[0], p) for p in first) < 20.0
+        assert max(_metres(last[0], p) for p in last) < 20.0
+        assert _metres(first[0], np.array(screen.lonlat)) < 20.0
+        for route in screen.routes:
+            for a, b in zip(route.segments[:-1], route.segments[1:], strict=True):
+                assert b in city.downstream.neighbours(int(a))
+        paths = {tuple(route.segments.tolist()) for route in screen.routes}
+        assert len(paths) == len(screen.routes)
+        assert all(len(set(p)) == len(p) for p in paths)
 
 
 def test_deterministic_in_seed() -> None:
