@@ -28,50 +28,7 @@ from flowcast.kernels import buckets as kb
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
 from flowcast.kernels import spots as ks
-
-DAY_S = 86_400
-
-
-@dataclass(frozen=True)
-class QualityParams:
-    """Thresholds of the data-quality checks and imputation (defaults in PeMS's spirit).
-
-    ``reporting_interval_s`` sets the expected readings per bucket when no per-sensor interval
-    is given; ``impute_mask`` is the set of flags that make a whole bucket imputed (NO_DATA
-    always does; FEW_SAMPLES and HIGH_OCCUPANCY are left out by default because short buckets
-    and real jams carry true values).
-    """
-
-    few_samples_fraction: float = 0.5
-    zero_flow_occupancy: float = 0.05
-    high_occupancy: float = 0.7
-    capacity_factor: float = 1.5
-    low_occupancy: float = 0.01
-    low_occupancy_flow_vphpl: float = 600.0
-    stuck_buckets: int = 6
-    max_gap_buckets: int = 3
-    share_window_buckets: int = 12
-    recent_alpha: float = 0.1
-    impute_mask: int = kq.DEFAULT_IMPUTE_MASK
-    reporting_interval_s: float = 30.0
-
-    def to_array(self, bucket_s: int) -> np.ndarray:
-        """The ``qp`` float64 vector the quality kernels read, for buckets of ``bucket_s``."""
-        qp = np.zeros(kq.N_QP, np.float64)
-        qp[kq.QP_FEW_FRACTION] = self.few_samples_fraction
-        qp[kq.QP_ZERO_FLOW_OCC] = self.zero_flow_occupancy
-        qp[kq.QP_HIGH_OCC] = self.high_occupancy
-        qp[kq.QP_CAPACITY_FACTOR] = self.capacity_factor
-        qp[kq.QP_LOW_OCC] = self.low_occupancy
-        qp[kq.QP_LOW_OCC_FLOW_VPHPL] = self.low_occupancy_flow_vphpl
-        qp[kq.QP_STUCK_BUCKETS] = self.stuck_buckets
-        qp[kq.QP_MAX_GAP] = self.max_gap_buckets
-        qp[kq.QP_SHARE_WINDOW] = self.share_window_buckets
-        qp[kq.QP_RECENT_ALPHA] = self.recent_alpha
-        qp[kq.QP_IMPUTE_MASK] = self.impute_mask
-        qp[kq.QP_BUCKETS_PER_DAY] = DAY_S // bucket_s if DAY_S % bucket_s == 0 else 0
-        qp[kq.QP_BUCKET_HOURS] = bucket_s / 3600.0
-        return qp
+from flowcast.road_quality import QualityParams, sensor_parameters
 
 
 @dataclass
@@ -224,12 +181,6 @@ def _column(values: np.ndarray, dtype: type) -> np.ndarray:
     return out
 
 
-def _per_sensor(value: float | np.ndarray | None, n: int, default: float) -> np.ndarray:
-    if value is None:
-        return np.full(n, default, np.float32)
-    return np.array(np.broadcast_to(np.asarray(value, np.float32), (n,)))
-
-
 def _to_local(index: np.ndarray, local_index: np.ndarray) -> np.ndarray:
     """Global indices mapped through ``local_index`` (int32; -1 where not held or out of
     range)."""
@@ -279,12 +230,9 @@ class RoadState:
         self.bucket_ms = bucket_s * 1000
         self.quality = quality or QualityParams()
         self.qp = self.quality.to_array(bucket_s)
-        interval = _per_sensor(reporting_interval_s, n_sensors, self.quality.reporting_interval_s)
-        self.sp = np.empty((kq.N_SP, n_sensors), np.float32)
-        self.sp[kq.SP_EXPECTED] = bucket_s / np.maximum(interval, 1e-3)
-        self.sp[kq.SP_LANES] = _per_sensor(lanes, n_sensors, 1.0)
-        self.sp[kq.SP_CAPACITY] = _per_sensor(capacity_vphpl, n_sensors, 2000.0)
-        self.sp[kq.SP_FREE_FLOW] = _per_sensor(free_flow_kmh, n_sensors, 60.0)
+        self.sp = sensor_parameters(n_sensors, bucket_s, self.quality,
+                                    reporting_interval_s=reporting_interval_s, lanes=lanes,
+                                    capacity_vphpl=capacity_vphpl, free_flow_kmh=free_flow_kmh)
         graph = (neighbours if neighbours is not None
                  else Csr(np.zeros(n_sensors + 1, np.int64), np.empty(0, np.int32)))
         if graph.n_rows != n_sensors:

@@ -20,6 +20,7 @@ import xarray as xr
 from flowcast.cli.train import (
     DEFAULT_HORIZONS,
     check_horizon_fits,
+    dataset_city,
     horizon_steps,
     iso_bucket,
     load_roads,
@@ -37,6 +38,7 @@ from flowcast.models.backtest import (
     plan_folds,
     result_meta,
 )
+from flowcast.models.dataset import load_dataset
 from flowcast.models.features import VARIABLES, FeatureSpec
 from flowcast.models.metrics import TGCN_PROTOCOL, horizon_metrics, records
 from flowcast.models.report import write_report
@@ -68,6 +70,9 @@ from flowcast.models.training import TrainConfig, data_hash
 @click.option("--zero-is-missing/--keep-zeros", default=None,
               help="Exact zeros of the target are no data: not learnt, missing in the inputs "
                    "and (except under tgcn) not scored. Default: the model's, else keep.")
+@click.option("--raw-history", is_flag=True,
+              help="Models read the dataset as stored, not the history the engine builds from "
+                   "it (quality flags and imputation, as the model is served).")
 @click.option("--stride", metavar="N", help="Every N-th time as a training row.")
 @click.option("--sensors", metavar="N", help="Train on a random sample of N sensors.")
 @click.option("--max-trees", metavar="N", help="At most N boosting rounds per booster.")
@@ -76,7 +81,7 @@ from flowcast.models.training import TrainConfig, data_hash
 def backtest(dataset: Path, report: str | None, model_dir: str | None,
              test_fraction: str | None, folds: str | None, horizons: str | None, protocol: str,
              target: str | None, quantiles: bool | None, zero_is_missing: bool | None,
-             stride: str | None, sensors: str | None, max_trees: str | None,
+             raw_history: bool, stride: str | None, sensors: str | None, max_trees: str | None,
              learning_rate: str | None, threads: str | None) -> None:
     """Backtest the road forecaster and the baselines on a dataset, chronologically.
 
@@ -104,7 +109,8 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
                  **model_settings(max_trees, learning_rate)}
     doc = read_model_json(Path(model_dir)) if model_dir is not None else None
     target = target or (doc["target"] if doc else "speed")
-    roads = load_roads(dataset, target)
+    data = load_dataset(dataset) if dataset.is_dir() else None
+    roads = load_roads(dataset, target, data)
     interval = int(roads.attrs["interval_s"])
     model = load_model(model_dir, bucket_s=interval, target=target) if model_dir else None
     steps = _steps(horizons, model, interval, protocol)
@@ -114,7 +120,8 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     click.echo(_mode_line(setup, model_dir))
     began = time.perf_counter()
     result = backtest_roads(roads, setup, test_fraction=fraction, folds=n_folds,
-                            protocol=protocol, progress=True)
+                            protocol=protocol, progress=True, raw_history=raw_history,
+                            city=dataset_city(data, dataset))
     seconds = time.perf_counter() - began
     _write(Path(report), result, roads, dataset, setup, seconds)
     if model_dir is not None:

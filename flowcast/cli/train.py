@@ -5,6 +5,7 @@ The helpers here (flag parsing, loading the road series) are shared with ``flowc
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from flowcast.city import City, city_from_geojson
 from flowcast.cli.train_spots import save_spots, train_spots
 from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.models.artifact import check_out_dir, save_model
 from flowcast.models.backtest import ROAD_BASELINES, Grid, validation_predictions
-from flowcast.models.dataset import FlowDataset, load_dataset
+from flowcast.models.dataset import CITY_FILE, FlowDataset, load_dataset
 from flowcast.models.features import VARIABLES, FeatureSpec
 from flowcast.models.metrics import horizon_metrics, records
 from flowcast.models.report_text import format_table
@@ -28,6 +30,7 @@ from flowcast.models.training import (
     TrainConfig,
     TrainResult,
     data_hash,
+    history_note,
     road_history,
     train_road_model,
 )
@@ -115,6 +118,17 @@ def load_roads(path: Path, target: str, data: FlowDataset | None = None) -> xr.D
     return roads
 
 
+def dataset_city(data: FlowDataset | None, path: Path) -> City | None:
+    """The city file of a dataset (``DATASET/city.geojson``), or None when it has none."""
+    if data is None or data.city_geojson is None:
+        return None
+    try:
+        document = json.loads(data.city_geojson)
+    except json.JSONDecodeError as err:
+        raise FlowcastUserError(f"{path / CITY_FILE} is not valid JSON: {err}") from None
+    return city_from_geojson(document, source=str(path / CITY_FILE))
+
+
 def check_horizon_fits(steps: tuple[int, ...], n_buckets: int, spec: FeatureSpec,
                        interval_s: int) -> None:
     """Refuse a horizon longer than half of what a history of ``n_buckets`` can anchor: the
@@ -150,6 +164,9 @@ def iso_bucket(times: np.ndarray, column: int) -> str:
 @click.option("--zero-is-missing/--keep-zeros", default=False, show_default=True,
               help="Treat exact zeros of the target as no data (SZ-taxi): never learnt, "
                    "and missing in the features.")
+@click.option("--raw-history", is_flag=True,
+              help="Train on the dataset as stored, not on the history the engine builds "
+                   "from it (quality flags and imputation, as the model is served).")
 @click.option("--max-trees", metavar="N",
               help="At most N boosting rounds per booster (default 2000; early stopping "
                    "usually ends sooner). Fewer trees = faster live forecasts.")
@@ -161,7 +178,7 @@ def iso_bucket(times: np.ndarray, column: int) -> str:
                    "dataset has spots.nc; its horizons are engine.spot_horizons_min.")
 def train(dataset: Path, out: str | None, force: bool, horizons: str, target: str,
           quantiles: bool, stride: str | None, sensors: str | None, zero_is_missing: bool,
-          max_trees: str | None, learning_rate: str | None, threads: str | None,
+          raw_history: bool, max_trees: str | None, learning_rate: str | None, threads: str | None,
           seed: str, spots: bool) -> None:
     """Train the LightGBM road forecaster (one booster per horizon) on a dataset.
 
@@ -195,14 +212,16 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
     config = TrainConfig(horizons=steps, quantiles=quantiles, zero_is_missing=zero_is_missing,
                          **config_kw)
     began = time.perf_counter()
-    history = road_history(roads, target=target, zero_is_missing=zero_is_missing)
+    history = road_history(roads, target=target, zero_is_missing=zero_is_missing,
+                           raw=raw_history, city=dataset_city(data, dataset))
     try:
         result = train_road_model(history, spec, config, progress=True)
     except ValueError as err:
         raise FlowcastUserError(str(err)) from None
     seconds = time.perf_counter() - began
     table = horizon_metrics(validation_predictions(
-        Grid.from_roads(roads, target), history.values[target], result.validation, steps))
+        Grid.from_roads(roads, target), history.measured_values(target), result.validation,
+        steps))
     click.echo(f"validation tail (last {config.validation_fraction:.0%} of the training times, "
                f"never used to fit the boosters it scores):")
     click.echo(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES,
@@ -219,6 +238,7 @@ def train(dataset: Path, out: str | None, force: bool, horizons: str, target: st
             spot_kw = {k: v for k, v in config_kw.items() if k != "max_sensors"}
             spot_model = train_spots(dataset, data, load_settings(), spot_kw, quantiles)
     training = _training_doc(dataset, roads, result, seconds)
+    training["history"] = history_note(raw_history)
     save_model(result.model, out_dir, training=training,
                metrics={"validation": records(table)}, overwrite=force)
     click.echo(f"model {result.model.version} -> {out_dir} ({len(steps)} horizons, "

@@ -45,12 +45,15 @@ from flowcast.models.road_model import RoadForecaster
 from flowcast.models.training import (
     TrainConfig,
     Validation,
+    history_note,
     road_history,
     train_road_model,
 )
 
 if TYPE_CHECKING:
     import xarray as xr
+
+    from flowcast.city import City
 
 PROTOCOLS = ("standard", "tgcn")
 PROFILE_PERSISTENCE = "profile_persistence"
@@ -96,6 +99,7 @@ class BacktestResult:
     protocol: str
     horizons: tuple[int, ...]
     zero_is_missing_inputs: bool
+    raw_history: bool = False
 
     @property
     def scoring(self) -> dict[str, bool]:
@@ -335,21 +339,25 @@ class BacktestSetup:
 
 
 def backtest_roads(roads: xr.Dataset, setup: BacktestSetup, *, test_fraction: float = 0.2,
-                   folds: int = 1, protocol: str = "standard",
-                   progress: bool = True) -> BacktestResult:
+                   folds: int = 1, protocol: str = "standard", progress: bool = True,
+                   raw_history: bool = False, city: City | None = None) -> BacktestResult:
     """Backtest on a road dataset: per fold, train on the past (or use the given model as-is),
     forecast every sensor from every origin, and add the baselines' rows.
 
     ``setup.config.horizons`` (buckets) are forecast; under ``tgcn`` they must be every step
     1..h. Inputs follow ``setup.config.zero_is_missing``; ``y_true`` is always the data as
-    stored (zeros kept), so the caller scores with :attr:`BacktestResult.scoring`. Returns the
-    validated table with a ``fold`` column.
+    stored (zeros kept), so the caller scores with :attr:`BacktestResult.scoring`. The model's
+    features read the history the engine would hold (:func:`~flowcast.models.training.
+    road_history`: the quality rules and imputation; ``raw_history`` for the dataset as
+    stored; ``city`` for what the dataset lacks); the baselines read the measured values.
+    Returns the validated table with a ``fold`` column.
     """
     config, spec = setup.config, setup.spec
     if protocol == "tgcn" and config.horizons != tuple(range(1, max(config.horizons) + 1)):
         raise FlowcastUserError(f"the tgcn protocol pools every step 1..h; forecast steps "
                                 f"1..{max(config.horizons)}, not {list(config.horizons)}")
-    history = road_history(roads, target=spec.target, zero_is_missing=config.zero_is_missing)
+    history = road_history(roads, target=spec.target, zero_is_missing=config.zero_is_missing,
+                           raw=raw_history, city=city)
     grid = Grid.from_roads(roads, spec.target)
     plan = plan_folds(history.n_buckets, config.horizons, test_fraction=test_fraction,
                       folds=folds, protocol=protocol, bucket_s=history.bucket_s,
@@ -363,7 +371,7 @@ def backtest_roads(roads: xr.Dataset, setup: BacktestSetup, *, test_fraction: fl
     mode = "as-is" if setup.as_is else ("retrained per fold" if setup.model else "trained")
     table = validate_predictions(pd.concat(frames, ignore_index=True))
     return BacktestResult(table, infos, mode, protocol, config.horizons,
-                          config.zero_is_missing)
+                          config.zero_is_missing, raw_history)
 
 
 def _fold_model(history: FeatureHistory, setup: BacktestSetup, fold: Fold,
@@ -386,7 +394,7 @@ def _fold_rows(grid: Grid, history: FeatureHistory, model: RoadForecaster, fold:
                         p10=None if forecast.p10 is None else forecast.p10[:, pick],
                         p90=None if forecast.p90 is None else forecast.p90[:, pick],
                         last_target=last_target)
-    inputs = history.values[model.target]
+    inputs = history.measured_values(model.target)
     base = baseline_rows(grid, inputs, fold.origins, horizons, last_target=last_target)
     return pd.concat([own, base], ignore_index=True).assign(fold=fold.index)
 
@@ -414,6 +422,7 @@ def result_meta(result: BacktestResult) -> dict[str, Any]:
         "model_mode": result.mode,
         "horizons_steps": list(result.horizons),
         "zeros_in_inputs": "missing" if result.zero_is_missing_inputs else "values",
+        "history": history_note(result.raw_history),
         "zeros_in_scoring": "missing" if result.scoring["zero_is_missing"] else "kept",
         "folds": [vars(f) for f in result.folds],
     }

@@ -341,6 +341,10 @@ class FeatureHistory:
     ``buckets``: ``(T,)`` int64 strictly increasing bucket ids (contiguous except for the live
     engine's sparse reads). ``static``: ``(N, 4)`` float32 (:data:`STATIC_NAMES`, NaN =
     unknown) or None. ``graph``: sensor -> sensor CSR over the same ``N`` sensors, or None.
+    ``measured``: per variable ``(N, T)`` float32 the values as measured (NaN = none), when
+    ``values`` are not the measurements themselves (a history cleaned by the engine's quality
+    rules, :mod:`flowcast.models.quality_history`); targets take their values from it where
+    the imputed code is raw. None: ``values`` are the measurements where the code is raw.
     """
 
     values: dict[str, np.ndarray]
@@ -353,6 +357,7 @@ class FeatureHistory:
     graph: Csr | None = None
     offset_s: int = 0
     sensor_ids: np.ndarray | None = field(default=None, repr=False)
+    measured: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n, t = self.flags.shape
@@ -368,6 +373,17 @@ class FeatureHistory:
             raise ValueError(f"static must be (N, {len(STATIC_NAMES)}), got {self.static.shape}")
         if self.graph is not None and self.graph.n_rows != n:
             raise ValueError(f"graph has {self.graph.n_rows} rows for {n} sensors")
+        for name, x in (self.measured or {}).items():
+            if name not in VARIABLES or x.shape != (n, t):
+                raise ValueError(f"measured variable {name!r} has shape {x.shape}, "
+                                 f"expected one of {VARIABLES} with {(n, t)}")
+
+    def measured_values(self, name: str) -> np.ndarray:
+        """``(N, T)`` float32 the measurements of variable ``name`` (NaN = none): the
+        ``measured`` series when the history carries one, else ``values[name]``."""
+        if self.measured is not None and name in self.measured:
+            return self.measured[name]
+        return self.values[name]
 
     @property
     def n_sensors(self) -> int:
@@ -679,13 +695,19 @@ def training_anchors(history: FeatureHistory, spec: FeatureSpec, *, start: int |
 def targets(history: FeatureHistory, spec: FeatureSpec, anchors: Anchors,
             horizons: Sequence[int]) -> np.ndarray:
     """``Y`` ``(R, H)`` float32: the target ``horizons[j]`` buckets after each anchor; NaN when
-    that bucket is beyond the history, missing, or imputed (an imputed value is not a truth)."""
+    that bucket is beyond the history or not a measurement: missing, or imputed (an imputed
+    value is not a truth; in a cleaned history that includes a value the quality rules
+    rejected, e.g. a stuck detector's). A history with ``measured`` series takes the value from
+    them (as measured, not as the ring quantizes it)."""
     h = np.asarray(horizons, np.int64)
     t = history.n_buckets
     cols = anchors.column[:, None].astype(np.int64) + h[None, :]
     inside = cols < t
     flat = anchors.sensor[:, None].astype(np.int64) * t + np.minimum(cols, t - 1)
-    y = np.take(history.values[spec.target].ravel(), flat)
+    source = history.values[spec.target]
+    if history.measured is not None and spec.target in history.measured:
+        source = np.ascontiguousarray(history.measured[spec.target])
+    y = np.take(source.ravel(), flat)
     code = (np.take(history.imputed.ravel(), flat) >> (2 * VAR_CODE[spec.target])) & 3
     return np.where(inside & (code == kh.IMP_RAW), y, np.float32(np.nan)).astype(np.float32)
 

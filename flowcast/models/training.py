@@ -2,6 +2,10 @@
 
 The rules (``docs/models.md``):
 
+- **The history the engine serves.** :func:`road_history` runs the dataset through the engine's
+  quality flags and imputation (:mod:`flowcast.models.quality_history`): the features a model
+  learns from are those it is served live (imputed inputs, ``flag_*`` columns), while targets
+  are the measured values the quality rules accept. ``raw=True`` reads the dataset as stored.
 - **Only the past.** :func:`train_road_model` takes ``end``, the first bucket column it may not
   read; the history is cut there before any row is built, so neither a feature nor a target can
   come from ``end`` on. The backtest passes its fold's first origin + 1.
@@ -32,6 +36,7 @@ import lightgbm as lgb
 import numpy as np
 from tqdm.auto import tqdm
 
+from flowcast.city import City
 from flowcast.models.features import (
     Anchors,
     FeatureHistory,
@@ -39,12 +44,14 @@ from flowcast.models.features import (
     categorical_features,
     training_matrix,
 )
+from flowcast.models.quality_history import cleaned_history
 from flowcast.models.road_model import (
     QUANTILES,
     RoadForecaster,
     conformal_margins,
     prepare_values,
 )
+from flowcast.road_quality import DEFAULT_CAPACITY_VPHPL, QualityParams
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -161,23 +168,66 @@ class TrainResult:
     validation: Validation
 
 
-def road_history(roads: xr.Dataset, *, target: str = "speed",
-                 zero_is_missing: bool = False) -> FeatureHistory:
-    """The dataset's road series as a :class:`FeatureHistory`, with exact-zero ``target``
-    values made NaN first when ``zero_is_missing`` (so they are "no data" for features,
-    targets and the ``no_data`` flag alike)."""
-    if zero_is_missing and target in roads.data_vars:
-        roads = roads.copy()
-        roads[target] = roads[target].copy(data=prepare_values(roads[target].values, True))
-    return FeatureHistory.from_dataset(roads)
+def road_history(roads: xr.Dataset, *, target: str = "speed", zero_is_missing: bool = False,
+                 raw: bool = False, city: City | None = None,
+                 quality: QualityParams | None = None) -> FeatureHistory:
+    """The dataset's road series as the :class:`FeatureHistory` a model reads.
+
+    By default the history a model is served: the dataset run through the engine's quality
+    flags and imputation (:func:`~flowcast.models.quality_history.cleaned_history`, ``quality``
+    its rules), so features see imputed inputs and the engine's flags exactly as live; targets
+    are the measured values the quality rules accept (``measured``; a stuck detector's value
+    is not learnt). With ``raw`` the dataset as stored (NaN = no
+    data, no flags but ``no_data``, nothing imputed). ``city`` (optional) supplies static
+    attributes, the graph and lane capacities the dataset lacks.
+
+    With ``zero_is_missing``, exact-zero ``target`` values are "no data" for the model: NaN in
+    the features (after the quality rules, which see the zeros the engine receives, as
+    :func:`~flowcast.models.road_model.live_rows` does live) and never targets. Raw histories
+    get them NaN before anything, so their ``no_data`` flag shows them too.
+    """
+    if raw:
+        if zero_is_missing and target in roads.data_vars:
+            roads = roads.copy()
+            roads[target] = roads[target].copy(data=prepare_values(roads[target].values, True))
+        return FeatureHistory.from_dataset(roads, city)
+    base = FeatureHistory.from_dataset(roads, city)
+    history = cleaned_history(base, quality=quality, capacity_vphpl=_capacities(base, city))
+    if zero_is_missing and target in history.values:
+        history.values[target] = prepare_values(history.values[target], True)
+        measured = dict(history.measured or {})
+        if target in measured:
+            measured[target] = prepare_values(measured[target], True)
+        history = replace(history, measured=measured)
+    return history
+
+
+def history_note(raw: bool) -> str:
+    """How a model's input history was built (``model.json``, backtest reports)."""
+    return ("raw: the dataset as stored" if raw else
+            "engine: the dataset through the engine's quality flags and imputation")
+
+
+def _capacities(history: FeatureHistory, city: City | None) -> np.ndarray | None:
+    """Lane capacity (vehicles per hour per lane) of each sensor from ``city`` (the engine's
+    default where the city does not know the sensor; None without a city)."""
+    if city is None or history.sensor_ids is None:
+        return None
+    idx = city.sensor_index(np.asarray(history.sensor_ids).astype(str))
+    known = idx >= 0
+    out = np.full(len(idx), DEFAULT_CAPACITY_VPHPL, np.float32)
+    out[known] = city.segment_capacity_vphpl[city.sensor_segment[idx[known]]]
+    return out
 
 
 def history_until(history: FeatureHistory, end: int) -> FeatureHistory:
     """The first ``end`` bucket columns of a contiguous history (views, no copy)."""
     end = max(0, min(int(end), history.n_buckets))
+    measured = (None if history.measured is None else
+                {k: v[:, :end] for k, v in history.measured.items()})
     return replace(history, values={k: v[:, :end] for k, v in history.values.items()},
                    flags=history.flags[:, :end], imputed=history.imputed[:, :end],
-                   buckets=history.buckets[:end])
+                   buckets=history.buckets[:end], measured=measured)
 
 
 def data_hash(roads: xr.Dataset) -> str:

@@ -133,7 +133,11 @@ def test_history_until_and_data_hash() -> None:
     history = road_history(_roads(speed))
     cut = history_until(history, 50)
     assert cut.n_buckets == 50 and cut.buckets[-1] == history.buckets[49]
-    np.testing.assert_array_equal(cut.values["speed"], speed[:, :50])
+    # the features read the engine's ring values (0.01 km/h), the targets the measurements
+    np.testing.assert_array_equal(cut.measured_values("speed"), speed[:, :50])
+    np.testing.assert_allclose(cut.values["speed"], speed[:, :50], atol=0.005 + 1e-5)
+    raw = history_until(road_history(_roads(speed), raw=True), 50)
+    np.testing.assert_array_equal(raw.values["speed"], speed[:, :50])
     same, changed = speed.copy(), speed.copy()
     changed[3, 7] += 1
     assert data_hash(_roads(speed)) == data_hash(_roads(same))
