@@ -26,6 +26,7 @@ from flowcast.cli.train import (
     load_roads,
     model_settings,
     parse_int,
+    parse_test_fraction,
 )
 from flowcast.errors import FlowcastUserError
 from flowcast.models.artifact import load_model, read_model_json, record_backtest
@@ -100,7 +101,7 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     if protocol not in PROTOCOLS:
         raise FlowcastUserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got "
                                 f"{protocol!r}")
-    fraction = _fraction(test_fraction)
+    fraction = parse_test_fraction(test_fraction)
     n_folds = parse_int("--folds", folds, 1) or 1
     overrides = {"stride": parse_int("--stride", stride, None),
                  "max_sensors": parse_int("--sensors", sensors, None),
@@ -126,20 +127,6 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     _write(Path(report), result, roads, dataset, setup, seconds)
     if model_dir is not None:
         _record(Path(model_dir), result, roads, Path(report))
-
-
-def _fraction(text: str | None) -> float:
-    if text is None:
-        return 0.2
-    try:
-        value = float(text)
-    except ValueError:
-        raise FlowcastUserError(f"--test-fraction must be a number between 0 and 1, got "
-                                f"{text!r}") from None
-    if not 0 < value < 1:
-        raise FlowcastUserError(f"--test-fraction must be between 0 and 1 (exclusive), got "
-                                f"{text}")
-    return value
 
 
 def _steps(text: str | None, model: RoadForecaster | None, interval: int,

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.city import City, city_from_geojson
+from flowcast.cli.train import parse_test_fraction
 from flowcast.config import Settings, load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.ingest.dataset_replay import road_series
@@ -88,7 +89,7 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
     if start is not None or until is not None:
         span = span_between(times, interval, model.spec.min_history, start, until, timezone)
     else:
-        span = _fraction_span(len(times), model, interval, _fraction(test_fraction))
+        span = _fraction_span(len(times), model, interval, parse_test_fraction(test_fraction))
     series = road_series(roads, city)
     _in_sample_note(model, times, span)
     click.echo(f"replaying {dataset} through the engine: model {model.version}, "
@@ -119,20 +120,6 @@ def _load(path: Path) -> tuple[xr.Dataset, City]:
         raise FlowcastUserError(f"{path / CITY_FILE} is not valid JSON: {err}") from None
     city = city_from_geojson(document, source=str(path / CITY_FILE))
     return data.roads, city
-
-
-def _fraction(text: str | None) -> float:
-    if text is None:
-        return 0.2
-    try:
-        value = float(text)
-    except ValueError:
-        raise FlowcastUserError(f"--test-fraction must be a number between 0 and 1, got "
-                                f"{text!r}") from None
-    if not 0 < value < 1:
-        raise FlowcastUserError(f"--test-fraction must be between 0 and 1 (exclusive), got "
-                                f"{text}")
-    return value
 
 
 def _fraction_span(n_buckets: int, model: RoadForecaster, interval: int,

@@ -80,6 +80,22 @@ def model_settings(max_trees: str | None, learning_rate: str | None) -> dict[str
     return out
 
 
+def parse_test_fraction(text: str | None) -> float:
+    """``--test-fraction``: the share of the data's end that is scored, in (0, 1); 0.2 when
+    not given."""
+    if text is None:
+        return 0.2
+    try:
+        value = float(text)
+    except ValueError:
+        raise FlowcastUserError(f"--test-fraction must be a number between 0 and 1, got "
+                                f"{text!r}") from None
+    if not 0 < value < 1:
+        raise FlowcastUserError(f"--test-fraction must be between 0 and 1 (exclusive), got "
+                                f"{text}")
+    return value
+
+
 def parse_minutes(text: str) -> list[int]:
     """``"15,30,45,60"`` -> ``[15, 30, 45, 60]`` (minutes)."""
     try:
