@@ -64,6 +64,14 @@ class Csr:
         np.cumsum(counts, out=indptr[1:])
         return Csr(indptr=indptr, indices=dst.astype(np.int32))
 
+    def relabel(self, local: np.ndarray, n: int) -> Csr:
+        """The subgraph on the rows that ``local`` maps to ``0 .. n - 1`` (``local[i]`` is
+        row ``i``'s new index, -1 to drop it): edges between two kept rows, renumbered."""
+        local = np.asarray(local, np.int64)
+        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+        keep = (local[rows] >= 0) & (local[self.indices] >= 0)
+        return Csr.from_edges(n, local[rows[keep]], local[self.indices[keep]])
+
     def to_dense(self) -> np.ndarray:
         """The 0/1 adjacency matrix, shape ``(n, n)``; for tests and small graphs only."""
         dense = np.zeros((self.n_rows, self.n_rows), dtype=np.int8)
@@ -133,6 +141,7 @@ class City:
     _spot_lookup: pd.Index = field(init=False, repr=False)
     _region_lookup: pd.Index = field(init=False, repr=False)
     _sensor_neighbours: Csr | None = field(init=False, repr=False, default=None)
+    _sensor_directed: tuple[Csr, Csr] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self._sensor_lookup = pd.Index(self.sensor_ids)
@@ -201,6 +210,45 @@ class City:
             self._sensor_neighbours = _sensor_graph(self)
         return self._sensor_neighbours
 
+    @property
+    def sensor_downstream(self) -> Csr:
+        """Directed sensor graph: sensor ``s``'s row holds the sensors on the segments that
+        ``s``'s segment feeds (``downstream``: the queue ahead). Sensors sharing ``s``'s
+        segment are not in it (their order along the segment is unknown). No self loops."""
+        return self._directed()[0]
+
+    @property
+    def sensor_upstream(self) -> Csr:
+        """Directed sensor graph: sensor ``s``'s row holds the sensors on the segments feeding
+        ``s``'s segment (``upstream``: the traffic arriving); the transpose of
+        :attr:`sensor_downstream`."""
+        return self._directed()[1]
+
+    def _directed(self) -> tuple[Csr, Csr]:
+        if self._sensor_directed is None:
+            src = np.repeat(np.arange(self.n_segments), np.diff(self.downstream.indptr))
+            dst = self.downstream.indices.astype(np.int64)
+            a, b = _sensor_pairs(self, src, dst)
+            keep = a != b
+            a, b = a[keep], b[keep]
+            self._sensor_directed = (Csr.from_edges(self.n_sensors, a, b),
+                                     Csr.from_edges(self.n_sensors, b, a))
+        return self._sensor_directed
+
+    def sensor_graphs(self, sensors: np.ndarray | None = None) -> tuple[Csr, Csr, Csr]:
+        """The undirected, upstream and downstream sensor graphs restricted to ``sensors``
+        (global indices, default all; -1 for a sensor the city does not know, which gets no
+        edges), rows and columns numbered by position in ``sensors`` (a partition's local
+        order, a dataset's sensor order)."""
+        if sensors is None:
+            return self.sensor_neighbours, self.sensor_upstream, self.sensor_downstream
+        held = np.asarray(sensors, np.int64)
+        known = held >= 0
+        local = np.full(self.n_sensors, -1, np.int64)
+        local[held[known]] = np.flatnonzero(known)
+        return tuple(g.relabel(local, len(held)) for g in (  # type: ignore[return-value]
+            self.sensor_neighbours, self.sensor_upstream, self.sensor_downstream))
+
     def sensors_in_region(self, region: int) -> np.ndarray:
         """Indices of the sensors whose segment lies in ``region``."""
         return np.flatnonzero(self.sensor_region == region)
@@ -212,8 +260,15 @@ def _sensor_graph(city: City) -> Csr:
     seg_dst = city.downstream.indices.astype(np.int64)
     # undirected segment pairs, plus each segment with itself (sensors sharing a segment)
     own = np.arange(city.n_segments)
-    a = np.concatenate([seg_src, seg_dst, own])
-    b = np.concatenate([seg_dst, seg_src, own])
+    src, dst = _sensor_pairs(city, np.concatenate([seg_src, seg_dst, own]),
+                             np.concatenate([seg_dst, seg_src, own]))
+    keep = src != dst
+    return Csr.from_edges(city.n_sensors, src[keep], dst[keep])
+
+
+def _sensor_pairs(city: City, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (sensor on segment ``a[i]``, sensor on segment ``b[i]``) pair, for all ``i``, as
+    two int64 arrays (self pairs included), without a Python loop."""
     order = np.argsort(city.sensor_segment, kind="stable")
     count = np.bincount(city.sensor_segment, minlength=city.n_segments)
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
@@ -223,8 +278,7 @@ def _sensor_graph(city: City) -> Csr:
     width = count[b][edge]
     src = order[start[a][edge] + within // width]
     dst = order[start[b][edge] + within % width]
-    keep = src != dst
-    return Csr.from_edges(city.n_sensors, src[keep], dst[keep])
+    return src.astype(np.int64), dst.astype(np.int64)
 
 
 # ======================================================================================

@@ -82,6 +82,8 @@ class RoadCycle:
         self.timezone = city.timezone
         self.static = static_table(city, sensors)
         self.graph = graph
+        # the directed sensor graphs in the partition's order, for directed neighbour features
+        _, self.upstream, self.downstream = city.sensor_graphs(sensors)
 
     @property
     def model(self) -> str:
@@ -129,8 +131,9 @@ class RoadCycle:
     def _model_conditions(self, model: RoadForecaster, state: RoadState, bucket_id: int,
                           baseline: RoadConditions) -> RoadConditions:
         live = predict_live(model, state.window, bucket_id, timezone=self.timezone,
-                            static=self.static, graph=self.graph,
-                            intervals=model.has_intervals, threads=self.model_threads)
+                            static=self.static, graph=self.graph, upstream=self.upstream,
+                            downstream=self.downstream, intervals=model.has_intervals,
+                            threads=self.model_threads)
         now = baseline.speed[:, None]
         forecast = self._bounded(self._segments(live.y), now)
         p10 = p90 = None

@@ -237,3 +237,41 @@ def test_sensor_graph_matches_brute_force_on_random_city() -> None:
     expected = linked[np.ix_(seg_of_sensor, seg_of_sensor)] & ~np.eye(50, dtype=bool)
     np.testing.assert_array_equal(city.sensor_neighbours.to_dense().astype(bool), expected)
     assert json.dumps(city_to_geojson(city))  # serialisable
+
+
+def test_directed_sensor_graphs_on_a_three_segment_chain() -> None:
+    features = [_segment("A", downstream=["B"]), _segment("B", downstream=["C"]), _segment("C"),
+                _sensor("S1", "A"), _sensor("S2", "A"), _sensor("S3", "B"),
+                _sensor("S4", "C")]
+    city = city_from_geojson({"type": "FeatureCollection", "features": features})
+    down = city.sensor_downstream
+    assert [down.neighbours(s).tolist() for s in range(4)] == [[2], [2], [3], []]
+    up = city.sensor_upstream
+    assert [up.neighbours(s).tolist() for s in range(4)] == [[], [], [0, 1], [2]]
+    # a partition holding S4, S3, S1 (and a sensor the city does not know) in that order
+    _, up_local, down_local = city.sensor_graphs(np.array([3, 2, -1, 0]))
+    assert [down_local.neighbours(s).tolist() for s in range(4)] == [[], [0], [], [1]]
+    assert [up_local.neighbours(s).tolist() for s in range(4)] == [[1], [3], [], []]
+    everything = city.sensor_graphs()
+    assert everything[1] is city.sensor_upstream and everything[2] is city.sensor_downstream
+
+
+def test_directed_sensor_graphs_match_brute_force_on_random_city() -> None:
+    rng = np.random.default_rng(4)
+    n_seg, n_sensors = 25, 60
+    features: list[dict[str, Any]] = []
+    for g in range(n_seg):
+        targets = sorted({f"G{int(t)}" for t in rng.integers(0, n_seg, 2) if t != g})
+        features.append(_segment(f"G{g}", downstream=targets))
+    seg_of_sensor = rng.integers(0, n_seg, n_sensors)
+    features += [_sensor(f"S{i}", f"G{g}") for i, g in enumerate(seg_of_sensor)]
+    city = city_from_geojson({"type": "FeatureCollection", "features": features})
+    seg_down = city.downstream.to_dense().astype(bool)
+    expected = seg_down[np.ix_(seg_of_sensor, seg_of_sensor)]
+    assert expected.any() and not expected.diagonal().any()
+    np.testing.assert_array_equal(city.sensor_downstream.to_dense().astype(bool), expected)
+    np.testing.assert_array_equal(city.sensor_upstream.to_dense().astype(bool), expected.T)
+    held = rng.permutation(n_sensors)[:20]
+    _, up, down = city.sensor_graphs(held)
+    np.testing.assert_array_equal(down.to_dense().astype(bool), expected[np.ix_(held, held)])
+    np.testing.assert_array_equal(up.to_dense().astype(bool), expected.T[np.ix_(held, held)])

@@ -37,12 +37,15 @@ def city() -> Any:
 
 @pytest.fixture(scope="module")
 def model_dir(city: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small model trained on two simulated days before the live stream starts."""
+    """A small model trained on two simulated days before the live stream starts; its
+    neighbour features read the undirected and both directed sensor graphs, which every
+    partition's cycle must localize to its own sensors."""
     dataset = simulate_history(city, TRAIN_START, days=2, seed=5, progress=False)
-    history = road_history(dataset.roads)
+    history = road_history(dataset.roads, city=city)
     config = TrainConfig(horizons=(3, 6, 9, 12), max_rounds=40, early_stopping=10,
                          quantiles=True, threads=1)
-    result = train_road_model(history, FeatureSpec(), config, progress=False)
+    spec = FeatureSpec(neighbour_directions=("all", "up", "down"))
+    result = train_road_model(history, spec, config, progress=False)
     return save_model(result.model, tmp_path_factory.mktemp("models") / "road")
 
 

@@ -17,8 +17,9 @@ Time is addressed by *offset*: offset ``o`` is the bucket ``o`` buckets before t
 A column outside the arrays reads exactly like a missing (NaN) value. Column order of the output
 is fixed by the plan arrays and matches ``flowcast.models.features.feature_names``:
 lags, rolling (mean, std, min) per window, seasonal, covariate lags, the calendar's time columns
-(computed per bucket in Python: day types are not a kernel), static, neighbour means, neighbour
-differences, flag bits, imputed share.
+(computed per bucket in Python: day types are not a kernel), static, per sensor graph (the
+undirected one, upstream, downstream: as the spec says) neighbour means then differences, flag
+bits, imputed share.
 
 Every family is one loop over all anchors (no per-row function calls: the kernel is bound by
 memory reads, and a row of 36 features costs a few hundred nanoseconds).
@@ -133,14 +134,15 @@ def _static(static: np.ndarray, sensor: np.ndarray, out: np.ndarray, j: int) -> 
 
 
 @njit(cache=True, nogil=True)
-def neighbour_mean(x: np.ndarray, s: int, c: int, indptr: np.ndarray,
+def neighbour_mean(x: np.ndarray, row: int, c: int, indptr: np.ndarray,
                    indices: np.ndarray) -> float:
-    """Mean of the non-NaN values of ``s``'s neighbours in column ``c`` (NaN if none)."""
+    """Mean of the non-NaN values in column ``c`` of the neighbours in CSR row ``row`` (NaN
+    if none); row ``g * N + s`` is sensor ``s`` in the ``g``-th of several stacked graphs."""
     if c < 0 or c >= x.shape[1]:
         return np.nan
     total = 0.0
     n = 0
-    for e in range(indptr[s], indptr[s + 1]):
+    for e in range(indptr[row], indptr[row + 1]):
         v = x[indices[e], c]
         if not np.isnan(v):
             total += v
@@ -152,16 +154,25 @@ def neighbour_mean(x: np.ndarray, s: int, c: int, indptr: np.ndarray,
 def _neighbours(x: np.ndarray, sensor: np.ndarray, col: np.ndarray, lut: np.ndarray,
                 indptr: np.ndarray, indices: np.ndarray, nb_lags: np.ndarray, diff: bool,
                 out: np.ndarray, j: int) -> int:
+    """Per graph ``g`` of the ``G = (len(indptr) - 1) / N`` stacked in the CSR (sensor ``s``'s
+    row in graph ``g`` is ``g * N + s``): the neighbour means at every lag, then (with
+    ``diff``) the means minus the sensor's own values."""
     n = nb_lags.shape[0]
+    block = 2 * n if diff else n
+    n_sensors = x.shape[0]
+    n_graphs = (indptr.shape[0] - 1) // n_sensors if n_sensors > 0 else 0
     for r in range(sensor.shape[0]):
         s = sensor[r]
         for i in range(n):
             c = column_of(col[r], nb_lags[i] - 1, lut)
-            mean = neighbour_mean(x, s, c, indptr, indices)
-            out[r, j + i] = mean
-            if diff:
-                out[r, j + n + i] = mean - value_at(x, s, c)
-    return j + (2 * n if diff else n)
+            own = value_at(x, s, c)
+            for g in range(n_graphs):
+                k = j + g * block + i
+                mean = neighbour_mean(x, g * n_sensors + s, c, indptr, indices)
+                out[r, k] = mean
+                if diff:
+                    out[r, k + n] = mean - own
+    return j + n_graphs * block
 
 
 @njit(cache=True, nogil=True)
@@ -222,9 +233,11 @@ def build_features(
     variables ``(N, T)`` float32 (an ``(N, 0)`` array reads as all missing); ``flags``
     ``(N, T)`` uint8 quality bits; ``imputed`` ``(N, T)`` uint8 packed imputation codes;
     ``calendar`` ``(T, C)`` float32 time columns per bucket (copied from each anchor's column;
-    only anchor columns are read); ``static`` ``(N, S)`` float32; the sensor graph as CSR
-    ``indptr`` int64 ``(N + 1,)`` / ``indices`` int32. Anchors: ``anchor_sensor``,
-    ``anchor_col`` int32 ``(R,)``; ``lut`` int32 offset -> column table (empty: contiguous).
+    only anchor columns are read); ``static`` ``(N, S)`` float32; ``G >= 0`` sensor graphs
+    stacked as one CSR, ``indptr`` int64 ``(G * N + 1,)`` / ``indices`` int32 (row ``g * N +
+    s``: sensor ``s``'s neighbours in graph ``g``; one block of neighbour columns per graph).
+    Anchors: ``anchor_sensor``, ``anchor_col`` int32 ``(R,)``; ``lut`` int32 offset -> column
+    table (empty: contiguous).
     Plan, int64: ``lags`` (>= 1; lag k = offset k - 1), rolling ``windows`` (buckets),
     ``seasonal`` offsets, covariates ``cov_var`` (0: ``cov0``, 1: ``cov1``) / ``cov_lag``,
     neighbour ``nb_lags``, ``flag_masks`` (one 0/1 column each), ``opts`` ``(N_OPT,)``.

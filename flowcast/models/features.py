@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
 SPEC_KIND = "flowcast.features"
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 DAY_S = 86_400
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -67,6 +67,11 @@ HOLIDAY_NAMES: tuple[str, ...] = ("days_to_holiday", "days_from_holiday")
 CALENDAR_NAMES: tuple[str, ...] = TIME_NAMES + HOLIDAY_NAMES
 """Columns of :func:`calendar_table`."""
 CATEGORICAL: frozenset[str] = frozenset({"dow", "daytype", "road_class"})
+NEIGHBOUR_DIRECTIONS: tuple[str, ...] = ("all", "up", "down")
+"""Sensor graphs a spec's neighbour features may read: ``all`` the undirected graph
+(:attr:`FeatureHistory.graph`), ``up`` the sensors upstream (the traffic arriving), ``down``
+those downstream (the queue ahead), :attr:`FeatureHistory.upstream` / ``downstream``."""
+DIRECTED: tuple[str, ...] = ("up", "down")
 
 
 # ======================================================================================
@@ -85,7 +90,9 @@ class FeatureSpec:
     h``: one period before the target time of horizon ``h``). ``covariates``: ``(variable,
     lag)`` pairs of the other variables. ``static``: names from :data:`STATIC_NAMES`.
     ``neighbour_lags``: mean of the neighbours' target at those lags (and, with
-    ``neighbour_diff``, that mean minus the sensor's own). ``flags``: names from
+    ``neighbour_diff``, that mean minus the sensor's own), over each sensor graph of
+    ``neighbour_directions`` (:data:`NEIGHBOUR_DIRECTIONS`: ``all`` undirected, ``up`` /
+    ``down`` directed). ``flags``: names from
     :data:`FLAG_BITS`, read at the anchor bucket. ``imputed_window``: the share of the last
     ``W`` buckets whose target is missing or imputed (0: no such column).
     """
@@ -103,6 +110,7 @@ class FeatureSpec:
     static: tuple[str, ...] = STATIC_NAMES
     neighbour_lags: tuple[int, ...] = (1, 2)
     neighbour_diff: bool = True
+    neighbour_directions: tuple[str, ...] = ("all",)
     flags: tuple[str, ...] = ("no_data", "few_samples", "stuck", "high_occupancy", "imputed")
     imputed_window: int = 12
 
@@ -114,17 +122,18 @@ class FeatureSpec:
         object.__setattr__(self, "covariates",
                            tuple((str(v), int(k)) if isinstance(k, Integral) else (v, k)
                                  for v, k in self.covariates))
-        for name in ("static", "flags"):
+        for name in ("static", "flags", "neighbour_directions"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _validate(self)
 
     @classmethod
-    def for_bucket(cls, bucket_s: int, target: str = "speed",
-                   horizons: Sequence[int] = ()) -> FeatureSpec:
+    def for_bucket(cls, bucket_s: int, target: str = "speed", horizons: Sequence[int] = (),
+                   *, directed: bool = False) -> FeatureSpec:
         """A sensible spec for ``bucket_s`` buckets: lags 1..6, rolling windows of about 15,
         30, 60 and 180 minutes, same time yesterday and last week (when a day is a whole number
         of buckets) also at each horizon ``h`` (buckets) ahead, the other two variables at lag
-        1, holiday distances on."""
+        1, holiday distances on; neighbour features over the upstream and downstream graphs
+        when ``directed`` (the history must carry them: a city), else the undirected one."""
         minutes = bucket_s / 60
         windows = tuple(sorted({max(2, round(m / minutes)) for m in (15, 30, 60, 180)}))
         per_day = DAY_S // bucket_s if DAY_S % bucket_s == 0 else 0
@@ -133,7 +142,8 @@ class FeatureSpec:
         covariates = tuple((v, 1) for v in VARIABLES if v != target)
         return cls(target=target, bucket_s=bucket_s, windows=windows, seasonal=seasonal,
                    seasonal_ahead=ahead if seasonal else (0,), covariates=covariates,
-                   holiday_distance=True)
+                   holiday_distance=True,
+                   neighbour_directions=DIRECTED if directed else ("all",))
 
     @property
     def names(self) -> list[str]:
@@ -144,6 +154,12 @@ class FeatureSpec:
     def n_features(self) -> int:
         """Number of columns ``F``."""
         return len(self.names)
+
+    @property
+    def directed(self) -> bool:
+        """Whether the neighbour features read a directed (upstream / downstream) graph."""
+        return bool(self.neighbour_lags) and any(d in DIRECTED
+                                                 for d in self.neighbour_directions)
 
     @property
     def min_history(self) -> int:
@@ -168,7 +184,9 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         """The spec of :meth:`to_dict`'s output; refuses another kind, a newer version or an
-        unknown key with a ``ValueError`` naming it. Missing keys take their defaults."""
+        unknown key with a ``ValueError`` naming it. Missing keys take their defaults (so a
+        version 1 spec, which predates ``neighbour_directions``, reads the undirected graph
+        only, as it did)."""
         data = dict(data)
         kind = data.pop("kind", SPEC_KIND)
         version = data.pop("version", SPEC_VERSION)
@@ -219,6 +237,10 @@ def _validate(spec: FeatureSpec) -> None:
         need(isinstance(lag, int) and lag >= 1, f"covariate lag must be >= 1, got {lag}")
     need(set(spec.static) <= set(STATIC_NAMES), f"static must be among {STATIC_NAMES}")
     need(set(spec.flags) <= set(FLAG_BITS), f"flags must be among {tuple(FLAG_BITS)}")
+    directions = spec.neighbour_directions
+    need(set(directions) <= set(NEIGHBOUR_DIRECTIONS) and len(set(directions)) == len(directions),
+         f"neighbour_directions must be distinct names among {NEIGHBOUR_DIRECTIONS}, "
+         f"got {directions}")
     need(spec.imputed_window >= 0, "imputed_window must be >= 0")
     need(spec.holiday_cap_days >= 1, "holiday_cap_days must be >= 1")
 
@@ -241,9 +263,11 @@ def feature_names(spec: FeatureSpec) -> list[str]:
     if spec.holiday_distance:
         names += list(HOLIDAY_NAMES)
     names += list(spec.static)
-    names += [f"nb_{y}_mean_lag_{k}" for k in spec.neighbour_lags]
-    if spec.neighbour_diff:
-        names += [f"nb_{y}_diff_lag_{k}" for k in spec.neighbour_lags]
+    for direction in spec.neighbour_directions if spec.neighbour_lags else ():
+        nb = f"nb_{y}" if direction == "all" else f"nb_{y}_{direction}"
+        names += [f"{nb}_mean_lag_{k}" for k in spec.neighbour_lags]
+        if spec.neighbour_diff:
+            names += [f"{nb}_diff_lag_{k}" for k in spec.neighbour_lags]
     names += [f"flag_{f}" for f in spec.flags]
     if spec.imputed_window:
         names.append(f"{y}_imputed_share_{spec.imputed_window}")
@@ -341,6 +365,9 @@ class FeatureHistory:
     ``buckets``: ``(T,)`` int64 strictly increasing bucket ids (contiguous except for the live
     engine's sparse reads). ``static``: ``(N, 4)`` float32 (:data:`STATIC_NAMES`, NaN =
     unknown) or None. ``graph``: sensor -> sensor CSR over the same ``N`` sensors, or None.
+    ``upstream`` / ``downstream``: the directed sensor graphs (row ``s``: the sensors upstream /
+    downstream of ``s``, ``flowcast.city.City.sensor_upstream``), or None: a spec with
+    directed neighbour features needs them.
     ``measured``: per variable ``(N, T)`` float32 the values as measured (NaN = none), when
     ``values`` are not the measurements themselves (a history cleaned by the engine's quality
     rules, :mod:`flowcast.models.quality_history`); targets take their values from it where
@@ -358,6 +385,8 @@ class FeatureHistory:
     offset_s: int = 0
     sensor_ids: np.ndarray | None = field(default=None, repr=False)
     measured: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    upstream: Csr | None = field(default=None, repr=False)
+    downstream: Csr | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n, t = self.flags.shape
@@ -371,8 +400,10 @@ class FeatureHistory:
             raise ValueError("history bucket ids must be strictly increasing")
         if self.static is not None and self.static.shape != (n, len(STATIC_NAMES)):
             raise ValueError(f"static must be (N, {len(STATIC_NAMES)}), got {self.static.shape}")
-        if self.graph is not None and self.graph.n_rows != n:
-            raise ValueError(f"graph has {self.graph.n_rows} rows for {n} sensors")
+        for name in ("graph", "upstream", "downstream"):
+            graph = getattr(self, name)
+            if graph is not None and graph.n_rows != n:
+                raise ValueError(f"{name} graph has {graph.n_rows} rows for {n} sensors")
         for name, x in (self.measured or {}).items():
             if name not in VARIABLES or x.shape != (n, t):
                 raise ValueError(f"measured variable {name!r} has shape {x.shape}, "
@@ -384,6 +415,15 @@ class FeatureHistory:
         if self.measured is not None and name in self.measured:
             return self.measured[name]
         return self.values[name]
+
+    def graph_for(self, direction: str) -> Csr | None:
+        """The sensor graph of a neighbour direction (:data:`NEIGHBOUR_DIRECTIONS`)."""
+        return {"all": self.graph, "up": self.upstream, "down": self.downstream}[direction]
+
+    @property
+    def directed(self) -> bool:
+        """Whether the history carries the upstream and downstream graphs."""
+        return self.upstream is not None and self.downstream is not None
 
     @property
     def n_sensors(self) -> int:
@@ -409,7 +449,8 @@ class FeatureHistory:
         Values are NaN where there is no data; flags are ``NO_DATA`` where every variable is
         NaN and 0 elsewhere; imputed codes are 0 (raw). Gaps in the time axis are filled with
         missing buckets. Static attributes come from the dataset's coordinates, else from
-        ``city`` (matched by sensor id), else NaN; the graph likewise.
+        ``city`` (matched by sensor id), else NaN; the graph likewise. The upstream and
+        downstream graphs come from ``city`` (None without one).
         """
         bucket_s = int(ds.attrs["interval_s"])
         names = [v for v in VARIABLES if v in ds.data_vars]
@@ -423,25 +464,32 @@ class FeatureHistory:
         timezone = str(ds.attrs.get("timezone") or (city.timezone if city else DEFAULT_TIMEZONE))
         static = _static_from_dataset(ds, ids, city)
         graph = _graph_from_dataset(ds, ids, city)
-        return _regular(values, flags, np.zeros_like(flags), start_s, bucket_s, timezone,
-                        static, graph, ids)
+        history = _regular(values, flags, np.zeros_like(flags), start_s, bucket_s, timezone,
+                           static, graph, ids)
+        if city is None:
+            return history
+        _, upstream, downstream = city.sensor_graphs(city.sensor_index(ids))
+        return replace(history, upstream=upstream, downstream=downstream)
 
     @classmethod
     def from_window(cls, window: WindowLike, first_bucket: int | None = None, *,
                     bucket_s: int = 300, timezone: str = DEFAULT_TIMEZONE,
-                    static: np.ndarray | None = None,
-                    graph: Csr | None = None) -> FeatureHistory:
+                    static: np.ndarray | None = None, graph: Csr | None = None,
+                    upstream: Csr | None = None,
+                    downstream: Csr | None = None) -> FeatureHistory:
         """The buckets of one ``RoadState.window`` (``first_bucket`` defaults to the window's
         own), no copy of its arrays."""
         return cls.from_windows([window], [first_bucket], bucket_s=bucket_s,
-                                timezone=timezone, static=static, graph=graph)
+                                timezone=timezone, static=static, graph=graph,
+                                upstream=upstream, downstream=downstream)
 
     @classmethod
     def from_windows(cls, windows: Sequence[WindowLike],
                      first_buckets: Sequence[int | None] | None = None, *,
                      bucket_s: int = 300, timezone: str = DEFAULT_TIMEZONE,
-                     static: np.ndarray | None = None,
-                     graph: Csr | None = None) -> FeatureHistory:
+                     static: np.ndarray | None = None, graph: Csr | None = None,
+                     upstream: Csr | None = None,
+                     downstream: Csr | None = None) -> FeatureHistory:
         """Several windows of the same sensors, oldest first and not overlapping, side by side
         (the live engine's sparse reads, see :func:`live_history`)."""
         firsts = list(first_buckets or [None] * len(windows))
@@ -455,12 +503,13 @@ class FeatureHistory:
 
         values = {v: cat(v) for v in VARIABLES}
         return cls(values, cat("flags"), cat("imputed"), buckets, bucket_s, timezone,
-                   _static_or_none(static), graph)
+                   _static_or_none(static), graph, upstream=upstream, downstream=downstream)
 
     @classmethod
     def from_export(cls, data: dict[str, np.ndarray], *, bucket_s: int = 300,
                     timezone: str = DEFAULT_TIMEZONE, static: np.ndarray | None = None,
-                    graph: Csr | None = None) -> FeatureHistory:
+                    graph: Csr | None = None, upstream: Csr | None = None,
+                    downstream: Csr | None = None) -> FeatureHistory:
         """The buckets a history ring holds, from ``History.export()``'s ``(H, N)`` arrays
         (``col_bucket`` says which bucket each column holds), in time order; buckets the ring
         lacks inside its span read as missing with ``NO_DATA``."""
@@ -470,8 +519,9 @@ class FeatureHistory:
         flags = np.ascontiguousarray(data["flags"][held].T)
         imputed = np.ascontiguousarray(data["imputed"][held].T)
         start_s = data["col_bucket"][held].astype(np.int64) * bucket_s
-        return _regular(values, flags, imputed, start_s, bucket_s, timezone,
-                        _static_or_none(static), graph, None)
+        history = _regular(values, flags, imputed, start_s, bucket_s, timezone,
+                           _static_or_none(static), graph, None)
+        return replace(history, upstream=upstream, downstream=downstream)
 
 
 def _static_or_none(static: np.ndarray | None) -> np.ndarray | None:
@@ -541,13 +591,7 @@ def _graph_from_dataset(ds: xr.Dataset, ids: np.ndarray, city: City | None) -> C
                    np.asarray(ds["graph_indices"].values, np.int32))
     if city is None:
         return None
-    local = np.full(city.n_sensors, -1, np.int64)
-    idx = city.sensor_index(ids)
-    local[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
-    full = city.sensor_neighbours
-    rows = np.repeat(np.arange(city.n_sensors), np.diff(full.indptr))
-    keep = (local[rows] >= 0) & (local[full.indices] >= 0)
-    return Csr.from_edges(len(ids), local[rows[keep]], local[full.indices[keep]])
+    return city.sensor_graphs(city.sensor_index(ids))[0]
 
 
 # ======================================================================================
@@ -639,7 +683,7 @@ def kernel_inputs(history: FeatureHistory, spec: FeatureSpec, sensor: np.ndarray
         calendar[cols] = table[:, plan.calendar_cols]
     static = (np.full((n, len(STATIC_NAMES)), np.nan, np.float32) if history.static is None
               else history.static)[:, plan.static_cols]
-    graph = history.graph or Csr(np.zeros(n + 1, np.int64), np.empty(0, np.int32))
+    graph = _stacked(history, spec)
     return (
         _ro(history.values[spec.target], np.float32), covs[0], covs[1],
         _ro(history.flags, np.uint8), _ro(history.imputed, np.uint8), _ro(calendar, np.float32),
@@ -647,6 +691,23 @@ def kernel_inputs(history: FeatureHistory, spec: FeatureSpec, sensor: np.ndarray
         _ro(sensor, np.int32), _ro(column, np.int32),
         _ro(np.empty(0) if lut is None else lut, np.int32), plan.lags, plan.windows,
         plan.seasonal, plan.cov_var, plan.cov_lag, plan.nb_lags, plan.flag_masks, plan.opts)
+
+
+def _stacked(history: FeatureHistory, spec: FeatureSpec) -> Csr:
+    """The sensor graphs of the spec's neighbour directions as one CSR of ``G * N`` rows (row
+    ``g * N + s``: sensor ``s`` in graph ``g``; a missing undirected graph has no edges)."""
+    n = history.n_sensors
+    empty = Csr(np.zeros(n + 1, np.int64), np.empty(0, np.int32))
+    graphs = [history.graph_for(d) or empty
+              for d in (spec.neighbour_directions if spec.neighbour_lags else ())]
+    if len(graphs) == 1:
+        return graphs[0]
+    indptr, indices, edges = [np.zeros(1, np.int64)], [], 0
+    for g in graphs:
+        indptr.append(np.asarray(g.indptr[1:], np.int64) + edges)
+        indices.append(np.asarray(g.indices, np.int32))
+        edges += int(g.indptr[-1])
+    return Csr(np.concatenate(indptr), np.concatenate([np.empty(0, np.int32), *indices]))
 
 
 def build_rows(history: FeatureHistory, spec: FeatureSpec, sensor: np.ndarray,
@@ -667,10 +728,14 @@ def _check(history: FeatureHistory, spec: FeatureSpec) -> None:
     if history.bucket_s != spec.bucket_s:
         raise ValueError(f"the history has {history.bucket_s} s buckets, the feature spec "
                          f"{spec.bucket_s} s")
-    graph = history.graph
-    if graph is not None and len(graph.indices) and (
-            graph.indices.min() < 0 or graph.indices.max() >= history.n_sensors):
-        raise ValueError("the graph names a sensor outside the history")
+    for direction in spec.neighbour_directions if spec.neighbour_lags else ():
+        graph = history.graph_for(direction)
+        if graph is None and direction != "all":
+            raise ValueError(f"the feature spec reads {direction}stream neighbours but the "
+                             "history has no directed sensor graph (it comes from the city)")
+        if graph is not None and len(graph.indices) and (
+                graph.indices.min() < 0 or graph.indices.max() >= history.n_sensors):
+            raise ValueError(f"the {direction} graph names a sensor outside the history")
 
 
 def training_anchors(history: FeatureHistory, spec: FeatureSpec, *, start: int | None = None,
@@ -731,16 +796,19 @@ def training_matrix(history: FeatureHistory, spec: FeatureSpec, horizons: Sequen
 
 def live_matrix(window: WindowLike | FeatureHistory, first_bucket: int | None,
                 spec: FeatureSpec, static: np.ndarray | None = None, graph: Csr | None = None,
-                *, timezone: str = DEFAULT_TIMEZONE) -> np.ndarray:
+                *, timezone: str = DEFAULT_TIMEZONE, upstream: Csr | None = None,
+                downstream: Csr | None = None) -> np.ndarray:
     """``X (N, F)``: one row per sensor at the last bucket of a ``RoadState.window`` (its
     first bucket ``first_bucket``, default the window's own; ``static`` ``(N, 4)`` from
-    :func:`static_table`; ``graph`` the state's sensor CSR), or at the last column of a
-    :class:`FeatureHistory` (e.g. from :func:`live_history`; it carries its own static table,
-    graph and time zone, and the arguments are then ignored). For the seasonal columns the
-    window must reach ``spec.lookback`` buckets back."""
+    :func:`static_table`; ``graph`` the state's sensor CSR, ``upstream`` / ``downstream`` the
+    directed ones in the same local order, :meth:`flowcast.city.City.sensor_graphs`), or at
+    the last column of a :class:`FeatureHistory` (e.g. from :func:`live_history`; it carries
+    its own static table, graphs and time zone, and the arguments are then ignored). For the
+    seasonal columns the window must reach ``spec.lookback`` buckets back."""
     history = (window if isinstance(window, FeatureHistory) else
                FeatureHistory.from_window(window, first_bucket, bucket_s=spec.bucket_s,
-                                          timezone=timezone, static=static, graph=graph))
+                                          timezone=timezone, static=static, graph=graph,
+                                          upstream=upstream, downstream=downstream))
     if history.n_buckets == 0:
         raise ValueError("the window holds no bucket")
     last = history.n_buckets - 1
@@ -773,10 +841,13 @@ def live_spans(spec: FeatureSpec, merge_gap: int = 8) -> list[tuple[int, int]]:
 
 def live_history(read: Callable[[int, int], WindowLike], anchor_bucket: int,
                  spec: FeatureSpec, *, timezone: str = DEFAULT_TIMEZONE,
-                 static: np.ndarray | None = None, graph: Csr | None = None) -> FeatureHistory:
+                 static: np.ndarray | None = None, graph: Csr | None = None,
+                 upstream: Csr | None = None, downstream: Csr | None = None) -> FeatureHistory:
     """Only the buckets a live row needs, read with ``read(end_bucket, length)`` (e.g.
     ``RoadState.window``, end exclusive) as a sparse :class:`FeatureHistory` whose last column
-    is ``anchor_bucket``; :func:`live_matrix` of it equals that of the full window."""
+    is ``anchor_bucket``; :func:`live_matrix` of it equals that of the full window. The
+    graphs are as :func:`live_matrix` takes them."""
     windows = [read(anchor_bucket - off + length, length) for off, length in live_spans(spec)]
     return FeatureHistory.from_windows(windows, bucket_s=spec.bucket_s, timezone=timezone,
-                                       static=static, graph=graph)
+                                       static=static, graph=graph, upstream=upstream,
+                                       downstream=downstream)

@@ -78,7 +78,8 @@ def cleaned_history(raw: FeatureHistory, *, quality: QualityParams | None = None
     if t and n:
         _Closer(raw, quality, capacity_vphpl, chunk_buckets).run(fields, out, flags, imputed)
     return FeatureHistory(out, flags, imputed, raw.buckets.copy(), raw.bucket_s, raw.timezone,
-                          raw.static, raw.graph, raw.offset_s, raw.sensor_ids, measured=fields)
+                          raw.static, raw.graph, raw.offset_s, raw.sensor_ids, measured=fields,
+                          upstream=raw.upstream, downstream=raw.downstream)
 
 
 def _readings_source(raw: FeatureHistory) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ pickle anywhere).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -204,12 +204,15 @@ def prepare_values(values: np.ndarray, zero_is_missing: bool) -> np.ndarray:
 
 def live_rows(model: RoadForecaster, read: Callable[[int, int], WindowLike],
               anchor_bucket: int, *, timezone: str = DEFAULT_TIMEZONE,
-              static: np.ndarray | None = None, graph: Csr | None = None) -> np.ndarray:
+              static: np.ndarray | None = None, graph: Csr | None = None,
+              upstream: Csr | None = None, downstream: Csr | None = None) -> np.ndarray:
     """Feature rows ``(N, F)`` of every sensor at ``anchor_bucket`` (the bucket that just
     closed), reading only what the model's spec needs through ``read(end_bucket, length)``
-    (``RoadState.window``; end exclusive). The model's zero rule is applied to the target."""
+    (``RoadState.window``; end exclusive). The model's zero rule is applied to the target.
+    ``upstream`` / ``downstream``: the directed sensor graphs, needed by a spec with directed
+    neighbour features."""
     history = live_history(read, anchor_bucket, model.spec, timezone=timezone, static=static,
-                           graph=graph)
+                           graph=graph, upstream=upstream, downstream=downstream)
     if model.zero_is_missing:
         history = _zeros_missing(history, model.target)
     return live_matrix(history, None, model.spec)
@@ -218,24 +221,25 @@ def live_rows(model: RoadForecaster, read: Callable[[int, int], WindowLike],
 def _zeros_missing(history: FeatureHistory, target: str) -> FeatureHistory:
     values = dict(history.values)
     values[target] = prepare_values(values[target], True)
-    return FeatureHistory(values, history.flags, history.imputed, history.buckets,
-                          history.bucket_s, history.timezone, history.static, history.graph,
-                          history.offset_s, history.sensor_ids)
+    return replace(history, values=values)
 
 
 def predict_live(model: RoadForecaster, read: Callable[[int, int], WindowLike],
                  anchor_bucket: int, *, timezone: str = DEFAULT_TIMEZONE,
                  static: np.ndarray | None = None, graph: Csr | None = None,
+                 upstream: Csr | None = None, downstream: Csr | None = None,
                  intervals: bool = True, threads: int = 0) -> LiveForecast:
     """One live forecast cycle after bucket ``anchor_bucket`` closed: :func:`live_rows` then
     :meth:`RoadForecaster.predict` of every horizon.
 
     ``read`` is ``RoadState.window`` (or anything with its signature); ``static`` ``(N, 4)``
     from :func:`~flowcast.models.features.static_table`; ``graph`` the state's local sensor
-    CSR; ``timezone`` the city's IANA zone. Returns ``(N, H)`` forecasts in the target's units,
-    one row per sensor in the state's order.
+    CSR, ``upstream`` / ``downstream`` the directed ones (``City.sensor_graphs``); ``timezone``
+    the city's IANA zone. Returns ``(N, H)`` forecasts in the target's units, one row per
+    sensor in the state's order.
     """
-    x = live_rows(model, read, anchor_bucket, timezone=timezone, static=static, graph=graph)
+    x = live_rows(model, read, anchor_bucket, timezone=timezone, static=static, graph=graph,
+                  upstream=upstream, downstream=downstream)
     forecast = model.predict(x, intervals=intervals, threads=threads)
     return LiveForecast(int(anchor_bucket), model.horizons, forecast.y, forecast.p10,
                         forecast.p90)

@@ -169,6 +169,42 @@ def test_neighbour_means_and_differences_over_a_tiny_csr() -> None:
     assert np.isnan(out[sensor == 3][:, :2]).all()  # no neighbours: NaN
 
 
+def test_stacked_graphs_give_one_block_of_neighbour_columns_each() -> None:
+    d = _data()
+    first, _, adj_a = _tiny_csr()
+    adj_b = [[6], [2, 3], [], [0, 1], [5], [], [4]]
+    second = np.concatenate([[0], np.cumsum([len(a) for a in adj_b])]).astype(np.int64)
+    indptr = np.concatenate([first, second[1:] + first[-1]])
+    indices = np.array([j for a in adj_a + adj_b for j in a], np.int32)
+    sensor, col = _anchors()
+    out = _run(d, sensor, col, 8, indptr=indptr, indices=indices, nb_lags=_i64(1, 3),
+               opts={kf.OPT_NB_DIFF: 1})
+    x = d["target"]
+
+    def mean(adj: list[list[int]], s: int, c: int) -> float:
+        vals = np.array([_at(x, j, c) for j in adj[s]], np.float64)
+        vals = vals[~np.isnan(vals)]
+        return vals.mean() if len(vals) else np.nan
+
+    ref = []
+    for s, t in _pairs(sensor, col):
+        row = []
+        for adj in (adj_a, adj_b):
+            m = [mean(adj, s, t), mean(adj, s, t - 2)]
+            row += [*m, m[0] - _at(x, s, t), m[1] - _at(x, s, t - 2)]
+        ref.append(row)
+    np.testing.assert_allclose(out, np.array(ref), rtol=1e-6, equal_nan=True)
+    assert np.isnan(out[sensor == 2][:, 4:]).all()  # no neighbour in the second graph
+
+
+def test_no_graph_means_no_neighbour_columns() -> None:
+    d = _data()
+    sensor, col = _anchors()
+    out = _run(d, sensor, col, 1, indptr=np.zeros(1, np.int64), nb_lags=_i64(1, 2),
+               lags=_i64(1), opts={kf.OPT_NB_DIFF: 1})
+    np.testing.assert_array_equal(out[:, 0], d["target"][sensor, col])
+
+
 def test_flag_bits_of_the_anchor_bucket() -> None:
     d = _data()
     sensor, col = _anchors()

@@ -69,7 +69,16 @@ def _history(n: int = 6, t: int = 700, seed: int = 3, start_bucket: int = B0) ->
     return FeatureHistory(
         values, rng.integers(0, 256, (n, t)).astype(np.uint8),
         rng.integers(0, 64, (n, t)).astype(np.uint8),
-        start_bucket + np.arange(t, dtype=np.int64), BUCKET_S, TZ, static, _ring_graph(n))
+        start_bucket + np.arange(t, dtype=np.int64), BUCKET_S, TZ, static, _ring_graph(n),
+        upstream=_chain(n, -1), downstream=_chain(n, 1))
+
+
+def _chain(n: int, step: int) -> Csr:
+    """Sensor ``s`` linked to ``s + step`` and ``s + 2 * step`` (those inside ``0 .. n - 1``)."""
+    src = np.repeat(np.arange(n), 2)
+    dst = src + np.tile([step, 2 * step], n)
+    keep = (dst >= 0) & (dst < n)
+    return Csr.from_edges(n, src[keep], dst[keep])
 
 
 def _at(x: np.ndarray, s: int, c: int) -> float:
@@ -111,15 +120,17 @@ def _reference_row(h: FeatureHistory, spec: FeatureSpec, s: int, t: int) -> list
     row += [_at(h.values[v], s, t - k + 1) for v, k in spec.covariates]
     row += _time_ref(int(h.buckets[t]), spec, h.timezone)
     row += [h.static[s, STATIC_NAMES.index(n)] for n in spec.static]
-    nbs = h.graph.neighbours(s)
-    means = []
-    for k in spec.neighbour_lags:
-        v = np.array([_at(x, j, t - k + 1) for j in nbs])
-        v = v[~np.isnan(v)]
-        means.append(v.mean() if len(v) else np.nan)
-    row += means
-    if spec.neighbour_diff:
-        row += [m - _at(x, s, t - k + 1) for m, k in zip(means, spec.neighbour_lags, strict=True)]
+    for direction in spec.neighbour_directions:
+        nbs = h.graph_for(direction).neighbours(s)
+        means = []
+        for k in spec.neighbour_lags:
+            v = np.array([_at(x, j, t - k + 1) for j in nbs])
+            v = v[~np.isnan(v)]
+            means.append(v.mean() if len(v) else np.nan)
+        row += means
+        if spec.neighbour_diff:
+            row += [m - _at(x, s, t - k + 1)
+                    for m, k in zip(means, spec.neighbour_lags, strict=True)]
     row += [float(int(h.flags[s, t]) & FLAG_BITS[f] != 0) for f in spec.flags]
     if spec.imputed_window:
         shift = 2 * {"flow": 0, "occupancy": 1, "speed": 2}[spec.target]
@@ -133,18 +144,75 @@ SPEC_SMALL = FeatureSpec(lags=(1, 2, 4), windows=(3, 7), seasonal=(288,),
                          seasonal_ahead=(0, 3), covariates=(("occupancy", 1), ("flow", 2)),
                          holiday_distance=True, holiday_cap_days=5, neighbour_lags=(1, 2),
                          flags=("no_data", "stuck", "imputed", "corrected"), imputed_window=6)
+SPEC_DIRECTED = FeatureSpec(lags=(1, 2), windows=(3,), seasonal=(288,), neighbour_lags=(1, 3),
+                            neighbour_directions=("down", "all", "up"), imputed_window=4)
 
 
 # ----- spec ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [FeatureSpec(), SPEC_SMALL,
-                                  FeatureSpec.for_bucket(900, "flow", horizons=(1, 2, 4))])
+@pytest.mark.parametrize("spec", [FeatureSpec(), SPEC_SMALL, SPEC_DIRECTED,
+                                  FeatureSpec.for_bucket(900, "flow", horizons=(1, 2, 4)),
+                                  FeatureSpec.for_bucket(300, horizons=(3,), directed=True)])
 def test_spec_json_round_trip(spec: FeatureSpec) -> None:
     text = json.dumps(spec.to_dict())
     back = FeatureSpec.from_dict(json.loads(text))
     assert back == spec
     assert feature_names(back) == feature_names(spec)
+
+
+def test_a_version_1_spec_still_builds_exactly_its_old_features() -> None:
+    old = {"kind": "flowcast.features", "version": 1, "target": "speed", "bucket_s": 300,
+           "lags": [1, 2, 3, 4, 5, 6], "windows": [3, 6, 12], "seasonal": [288, 2016],
+           "seasonal_ahead": [0], "covariates": [["flow", 1]], "time_features": True,
+           "holiday_distance": False, "holiday_cap_days": 30,
+           "static": ["road_class", "lanes", "free_flow_kmh", "length_m"],
+           "neighbour_lags": [1, 2], "neighbour_diff": True,
+           "flags": ["no_data", "few_samples", "stuck", "high_occupancy", "imputed"],
+           "imputed_window": 12}
+    spec = FeatureSpec.from_dict(old)
+    assert spec.neighbour_directions == ("all",) and not spec.directed
+    nb = [n for n in spec.names if n.startswith("nb_")]
+    assert nb == ["nb_speed_mean_lag_1", "nb_speed_mean_lag_2", "nb_speed_diff_lag_1",
+                  "nb_speed_diff_lag_2"]
+    assert spec.n_features == 37
+    assert spec.to_dict()["version"] == 2
+    h = _history(n=5, t=40)
+    x, _, anchors = training_matrix(h, spec, [1])
+    ref = np.array([_reference_row(h, spec, s, t)
+                    for s, t in zip(anchors.sensor.tolist(), anchors.column.tolist(),
+                                    strict=True)])
+    np.testing.assert_allclose(x, ref, rtol=2e-6, atol=2e-6, equal_nan=True)
+
+
+def test_directed_names_and_the_default_for_a_city() -> None:
+    spec = FeatureSpec.for_bucket(300, horizons=(3, 6), directed=True)
+    assert spec.neighbour_directions == ("up", "down") and spec.directed
+    nb = [n for n in spec.names if n.startswith("nb_")]
+    assert nb == ["nb_speed_up_mean_lag_1", "nb_speed_up_mean_lag_2",
+                  "nb_speed_up_diff_lag_1", "nb_speed_up_diff_lag_2",
+                  "nb_speed_down_mean_lag_1", "nb_speed_down_mean_lag_2",
+                  "nb_speed_down_diff_lag_1", "nb_speed_down_diff_lag_2"]
+    undirected = FeatureSpec.for_bucket(300, horizons=(3, 6))
+    assert undirected.neighbour_directions == ("all",)
+    assert spec.n_features == undirected.n_features + 4
+    assert FeatureSpec(neighbour_lags=(), neighbour_directions=("up",)).directed is False
+    with pytest.raises(ValueError, match="neighbour_directions"):
+        FeatureSpec(neighbour_directions=("sideways",))
+    with pytest.raises(ValueError, match="neighbour_directions"):
+        FeatureSpec(neighbour_directions=("up", "up"))
+
+
+def test_directed_features_need_the_directed_graphs() -> None:
+    h = _history(n=4, t=30)
+    bare = FeatureHistory(h.values, h.flags, h.imputed, h.buckets, BUCKET_S, TZ, h.static,
+                          h.graph)
+    assert h.directed and not bare.directed
+    with pytest.raises(ValueError, match="downstream neighbours but the history has no directed"):
+        training_matrix(bare, SPEC_DIRECTED, [1])
+    with pytest.raises(ValueError, match="upstream graph has 3 rows for 4 sensors"):
+        FeatureHistory(h.values, h.flags, h.imputed, h.buckets, BUCKET_S, TZ,
+                       upstream=_chain(3, 1))
 
 
 def test_spec_refuses_unknown_keys_versions_and_bad_values() -> None:
@@ -177,7 +245,7 @@ def test_names_order_lookback_and_categoricals() -> None:
 # ----- training matrix against the reference -------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [SPEC_SMALL, FeatureSpec(seasonal=(288, 600))])
+@pytest.mark.parametrize("spec", [SPEC_SMALL, FeatureSpec(seasonal=(288, 600)), SPEC_DIRECTED])
 def test_training_matrix_equals_the_numpy_reference(spec: FeatureSpec) -> None:
     h = _history()
     x, y, anchors = training_matrix(h, spec, [1, 3], stride=7)
@@ -338,6 +406,12 @@ def test_from_dataset_takes_static_from_the_city_when_the_dataset_lacks_it() -> 
     full = city.sensor_neighbours
     linked = 1 in full.neighbours(3)
     assert (h.graph.neighbours(0).tolist() == [1]) == linked
+    assert h.directed
+    assert (h.downstream.neighbours(0).tolist() == [1]) == (1 in city.sensor_downstream
+                                                              .neighbours(3))
+    assert (h.upstream.neighbours(1).tolist() == [0]) == (3 in city.sensor_upstream
+                                                          .neighbours(1))
+    assert not FeatureHistory.from_dataset(ds).directed
 
 
 def _window(first: int, speed: np.ndarray) -> Window:
@@ -395,19 +469,26 @@ def live_state() -> tuple[RoadState, object]:
     return _run_state(27.5)
 
 
-@pytest.mark.parametrize("spec", [FeatureSpec(), FeatureSpec.for_bucket(300, horizons=(3, 12))])
+@pytest.mark.parametrize("spec", [
+    FeatureSpec(), FeatureSpec.for_bucket(300, horizons=(3, 12)),
+    FeatureSpec.for_bucket(300, horizons=(3, 12), directed=True),
+    FeatureSpec(neighbour_directions=("all", "up", "down"), neighbour_lags=(1, 2, 3))])
 def test_parity_live_ring_rows_equal_offline_rows(live_state: tuple, spec: FeatureSpec) -> None:
     state, city = live_state
     anchor = state.closed_upto - 1
     static = static_table(city)
     graph = Csr(state.indptr, state.indices)
+    _, upstream, downstream = city.sensor_graphs(state.sensors)
+    directed = {"upstream": upstream, "downstream": downstream}
     window = state.window(anchor + 1, spec.lookback)
-    live = live_matrix(window, window.first_bucket, spec, static, graph, timezone=city.timezone)
+    live = live_matrix(window, window.first_bucket, spec, static, graph, timezone=city.timezone,
+                       **directed)
     signatures = len(kf.build_features.signatures)
 
     # offline (a): the ring exported as plain arrays
     exported = FeatureHistory.from_export(state.history.export(), bucket_s=state.bucket_s,
-                                          timezone=city.timezone, static=static, graph=graph)
+                                          timezone=city.timezone, static=static, graph=graph,
+                                          **directed)
     assert exported.buckets[-1] == anchor and exported.n_buckets > 288 + 12
     x, _, anchors = training_matrix(exported, spec, [1, 3])
     offline = x[anchors.column == exported.n_buckets - 1]
@@ -416,13 +497,13 @@ def test_parity_live_ring_rows_equal_offline_rows(live_state: tuple, spec: Featu
     # offline (b): one window over the whole span of the ring
     whole = FeatureHistory.from_window(state.window(anchor + 1, state.history.n_buckets),
                                        bucket_s=state.bucket_s, timezone=city.timezone,
-                                       static=static, graph=graph)
+                                       static=static, graph=graph, **directed)
     x, _, anchors = training_matrix(whole, spec, [1])
     np.testing.assert_array_equal(x[anchors.column == whole.n_buckets - 1], live)
 
     # the engine's sparse reads give the same rows again
     sparse = live_history(state.window, anchor, spec, timezone=city.timezone, static=static,
-                          graph=graph)
+                          graph=graph, **directed)
     np.testing.assert_array_equal(live_matrix(sparse, None, spec), live)
     assert len(kf.build_features.signatures) == signatures  # one compilation for every path
 
@@ -432,3 +513,12 @@ def test_parity_live_ring_rows_equal_offline_rows(live_state: tuple, spec: Featu
     assert np.isnan(live[:, names.index("speed_seasonal_2016_0")]).all()
     assert not np.isnan(live[:, names.index("speed_lag_1")]).any()  # imputed, never NaN
     assert live[:, names.index("daytype")].tolist() == [daytypes.HOLIDAY] * 60  # Oct 1
+    for direction in spec.neighbour_directions:  # each graph's block holds its own means
+        nb = "nb_speed" if direction == "all" else f"nb_speed_{direction}"
+        column = live[:, names.index(f"{nb}_mean_lag_1")]
+        g = {"all": graph, "up": upstream, "down": downstream}[direction]
+        speed = window.speed[:, -1].astype(np.float64)
+        ref = [speed[g.neighbours(s)].mean() if len(g.neighbours(s)) else np.nan
+               for s in range(60)]
+        np.testing.assert_allclose(column, ref, rtol=1e-6, equal_nan=True)
+        assert not np.isnan(column).all()

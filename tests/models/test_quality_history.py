@@ -89,6 +89,9 @@ def test_cleaned_history_equals_the_engine_ring(faulty: tuple, chunk: int | None
     # the measurements stay beside the cleaned values, untouched
     for v in VARIABLES:
         np.testing.assert_array_equal(clean.measured_values(v), raw.values[v])
+    # the sensor graphs travel with it: the directed ones for the features only
+    assert clean.graph is raw.graph and raw.directed
+    assert clean.upstream is raw.upstream and clean.downstream is raw.downstream
 
 
 def test_reading_ranges_are_the_wire_contracts() -> None:
