@@ -118,11 +118,16 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     setup = _setup(model, steps, target, interval, overrides)
     check_horizon_fits(steps, roads.sizes["time"], setup.spec, interval)
     setup = _as_is(setup, roads, fraction, n_folds, protocol)
+    city = dataset_city(data, dataset)
+    if model is not None and model.spec.directed and city is None:
+        raise FlowcastUserError(f"model {model_dir} reads upstream/downstream neighbours, which "
+                                f"come from a city file; {dataset} has no city.geojson: copy "
+                                "the city the model was trained with into it")
     click.echo(_mode_line(setup, model_dir))
     began = time.perf_counter()
     result = backtest_roads(roads, setup, test_fraction=fraction, folds=n_folds,
                             protocol=protocol, progress=True, raw_history=raw_history,
-                            city=dataset_city(data, dataset))
+                            city=city)
     seconds = time.perf_counter() - began
     _write(Path(report), result, roads, dataset, setup, seconds)
     if model_dir is not None:
