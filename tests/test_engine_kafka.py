@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,11 +50,11 @@ class Processes:
         self.tmp, self.config, self.city = tmp, config, city
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "flowcast", "run", "--config", str(self.config),
-             "--city", str(self.city), "--status-every", "2"],
+             "--city", str(self.city), "--status-every", "2", *extra],
             stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
         self.running.append(proc)
         return proc
@@ -153,6 +154,49 @@ def test_end_to_end_through_the_broker(world: Any) -> None:
     engine.send_signal(signal.SIGTERM)  # graceful: finish, flush, commit, leave the group
     assert engine.wait(30) == 0, procs.logs()
     assert "offsets committed" in procs.logs()
+
+
+def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
+    """`flowcast run --port 0`: the pages and the API on a real port, fed from the output
+    topics; the guidance-screen rankings also land on the conditions topic, keyed by screen."""
+    import httpx
+
+    settings, city, procs = world
+    start = _start_time()
+    _stream_in_background(settings, city, start, speedup=0).join(120)
+    procs.start("engine", "--port", "0")
+    urls: list[str] = []
+
+    def served() -> bool:
+        log = (procs.tmp / "engine.log").read_text()
+        urls[:] = re.findall(r"serving (http://127\.0\.0\.1:\d+)/screen", log)
+        return bool(urls) and httpx.get(f"{urls[0]}/readyz", timeout=5).status_code == 200
+
+    _wait_for(served, 120, procs, "the HTTP server to be ready")
+    url = urls[0]
+    segments = set(city.segment_ids.tolist())
+
+    def all_segments() -> bool:
+        body = httpx.get(f"{url}/api/conditions", timeout=10).json()
+        return {c["segment"] for c in body["conditions"]} == segments
+
+    _wait_for(all_segments, 120, procs, "every segment in /api/conditions")
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    page = httpx.get(f"{url}/screen", timeout=5)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "flowcast_readings_total" in httpx.get(f"{url}/metrics", timeout=5).text
+    refused = httpx.post(f"{url}/api/alerts/nothing/ack", json={"by": "x"}, timeout=5)
+    assert refused.status_code == 401
+    screens = {s.id for s in city.screens}
+
+    def ranked() -> bool:
+        keys = {r.key.decode() for r in _read_all(settings, settings.topics.road_conditions)}
+        return screens <= keys
+
+    _wait_for(ranked, 60, procs, "screen rankings on the conditions topic")
+    engine = procs.running[0]
+    engine.send_signal(signal.SIGTERM)
+    assert engine.wait(30) == 0, procs.logs()
 
 
 def test_kill_9_and_restart_loses_no_output(world: Any) -> None:
