@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from flowcast.cli.flags import parse_int, parse_test_fraction
 from flowcast.cli.train import (
     DEFAULT_HORIZONS,
     check_horizon_fits,
@@ -25,8 +26,6 @@ from flowcast.cli.train import (
     iso_bucket,
     load_roads,
     model_settings,
-    parse_int,
-    parse_test_fraction,
 )
 from flowcast.errors import FlowcastUserError
 from flowcast.models.artifact import load_model, read_model_json, record_backtest

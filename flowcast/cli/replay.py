@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.city import City, city_from_geojson
-from flowcast.cli.train import parse_test_fraction
+from flowcast.cli.flags import parse_test_fraction
 from flowcast.config import Settings, load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.ingest.dataset_replay import road_series

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from flowcast.city import City, load_city, save_city
+from flowcast.cli.flags import parse_int
 from flowcast.errors import FlowcastUserError
 from flowcast.models.dataset import check_out_path
 
@@ -112,8 +113,8 @@ def _validate(city_file: str | None, sensors: str | None, spots: str | None,
                                 "--city-out generate a new one, so use one or the other")
     request = Request(
         city_file=Path(city_file) if city_file is not None else None,
-        sensors=_count("--sensors", sensors, DEFAULT_SENSORS),
-        spots=_count("--spots", spots, DEFAULT_SPOTS),
+        sensors=parse_int("--sensors", sensors, DEFAULT_SENSORS),
+        spots=parse_int("--spots", spots, DEFAULT_SPOTS),
         city_out=Path(city_out) if city_out is not None else None,
         start=start,
         days=_days(days, DEFAULT_DAYS if out is not None else None),
@@ -129,18 +130,6 @@ def _validate(city_file: str | None, sensors: str | None, spots: str | None,
     if request.out is not None:
         check_out_path(request.out, force)
     return request
-
-
-def _count(flag: str, text: str | None, default: int) -> int:
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise FlowcastUserError(f"{flag} must be a whole number, got {text!r}") from None
-    if value <= 0:
-        raise FlowcastUserError(f"{flag} must be positive, got {value}")
-    return value
 
 
 def _days(text: str | None, default: float | None) -> float | None:

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.city import City, city_from_geojson
+from flowcast.cli.flags import parse_int
 from flowcast.cli.train_spots import save_spots, train_spots
 from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
@@ -43,19 +44,6 @@ MIN_SPOT_HISTORY_DAYS = 14
 
 # ----- flags shared with `flowcast backtest` -------------------------------------------------
 
-def parse_int(flag: str, text: str | None, default: int | None, minimum: int = 1) -> int | None:
-    """``text`` as a whole number >= ``minimum`` (``default`` when None)."""
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise FlowcastUserError(f"{flag} must be a whole number, got {text!r}") from None
-    if value < minimum:
-        raise FlowcastUserError(f"{flag} must be at least {minimum}, got {value}")
-    return value
-
-
 def parse_rate(text: str | None) -> float | None:
     """``--learning-rate``: a number in (0, 1], or None."""
     if text is None:
@@ -78,22 +66,6 @@ def model_settings(max_trees: str | None, learning_rate: str | None) -> dict[str
     if rate is not None:
         out["params"] = {"learning_rate": rate}
     return out
-
-
-def parse_test_fraction(text: str | None) -> float:
-    """``--test-fraction``: the share of the data's end that is scored, in (0, 1); 0.2 when
-    not given."""
-    if text is None:
-        return 0.2
-    try:
-        value = float(text)
-    except ValueError:
-        raise FlowcastUserError(f"--test-fraction must be a number between 0 and 1, got "
-                                f"{text!r}") from None
-    if not 0 < value < 1:
-        raise FlowcastUserError(f"--test-fraction must be between 0 and 1 (exclusive), got "
-                                f"{text}")
-    return value
 
 
 def parse_minutes(text: str) -> list[int]:
