@@ -43,6 +43,7 @@ from flowcast.models.model_dir import (
     write_boosters,
     write_model_dir,
 )
+from flowcast.models.road_model import widen_intervals
 from flowcast.models.spot_features import (
     IssueBlock,
     SpotFeatureSpec,
@@ -78,6 +79,8 @@ class SpotForecaster:
     quantile_boosters: dict[int, tuple[lgb.Booster, lgb.Booster]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     name: str = MODEL_NAME
+    # horizon (buckets) -> saturation margin added to each side of P10/P90 (calibration)
+    interval_margin: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.boosters) != set(self.spec.horizons):
@@ -132,8 +135,9 @@ class SpotForecaster:
         np.maximum(y, 0.0, out=y)
         if lo is None or hi is None:
             return SpotForecast(y)
-        p10, p90 = np.maximum(np.minimum(lo, hi), 0.0), np.maximum(np.maximum(lo, hi), 0.0)
-        return SpotForecast(y, p10, p90)
+        margin = np.array([self.interval_margin.get(h, 0.0) for h in self.horizons], np.float32)
+        lo, hi = widen_intervals(np.minimum(lo, hi), np.maximum(lo, hi), margin)
+        return SpotForecast(y, np.maximum(lo, 0.0), np.maximum(hi, 0.0))
 
     def predict_live(self, window: Any, *, capacity: np.ndarray, opens_min: np.ndarray,
                      closes_min: np.ndarray, utc_offset_min: int, intervals: bool = True,
@@ -193,6 +197,7 @@ def _document(model: SpotForecaster, files: dict[str, Any], training: dict[str, 
         "horizons_steps": list(model.horizons),
         "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
         "quantiles": list(QUANTILES) if model.has_intervals else [],
+        "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
         "feature_spec": spec,
         "feature_names": model.spec.names,
         "boosters": files,
@@ -247,4 +252,9 @@ def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None
         quantiles = {h: (read_booster(path, files, h, "p10", n, "spot model"),
                          read_booster(path, files, h, "p90", n, "spot model"))
                      for h in spec.horizons}
-    return SpotForecaster(spec, boosters, quantiles, info=doc)
+    try:
+        margins = {int(h): float(m) for h, m in doc.get("interval_margin", {}).items()}
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ModelError(f"{path / MODEL_FILE}: unusable interval_margin ({err}); re-train the "
+                         "model") from None
+    return SpotForecaster(spec, boosters, quantiles, info=doc, interval_margin=margins)

@@ -27,6 +27,7 @@ import lightgbm as lgb
 import numpy as np
 from tqdm.auto import tqdm
 
+from flowcast.models.road_model import conformal_margins, widen_intervals
 from flowcast.models.spot_features import IssueBlock, SpotFeatureSpec, SpotSeries, target_block
 from flowcast.models.spot_model import MODEL_NAME, QUANTILES, SpotForecaster
 from flowcast.models.training import TrainConfig
@@ -132,7 +133,16 @@ def train_spot_model(series: SpotSeries, spec: SpotFeatureSpec, config: TrainCon
                 bar.update()
             best[h] = early["mean"][h].best_iteration or early["mean"][h].current_iteration()
     model = _forecaster(spec, fitted)
-    validation = _validation(_forecaster(spec, early), issue, y, tail, val_x, config.threads)
+    checked = _forecaster(spec, early)
+    validation = _validation(checked, issue, y, tail, val_x, config.threads)
+    if validation.p10 is not None and validation.p90 is not None:
+        # calibrate P10/P90 on the tail (open hours only: a closed spot is trivially covered),
+        # as the road model does; the refit model and the validation carry the margins
+        truth = np.where(validation.open, validation.y_true, np.nan)
+        margins = conformal_margins(truth, validation.p10, validation.p90, spec.horizons,
+                                    QUANTILES[1] - QUANTILES[0])
+        model.interval_margin = checked.interval_margin = margins
+        validation = _validation(checked, issue, y, tail, val_x, config.threads)
     return SpotTrainResult(model, config, end, rows, best, validation)
 
 
@@ -194,7 +204,10 @@ def _validation(model: SpotForecaster, issue: IssueBlock, y: np.ndarray, tail: n
         if p10 is not None and p90 is not None:
             lo = model.quantile_boosters[h][0].predict(x, num_threads=threads)
             hi = model.quantile_boosters[h][1].predict(x, num_threads=threads)
-            p10[:, j], p90[:, j] = np.maximum(np.minimum(lo, hi), 0), np.maximum(lo, hi)
+            m = np.float32(model.interval_margin.get(h, 0.0))
+            lo, hi = widen_intervals(np.minimum(lo, hi)[:, None], np.maximum(lo, hi)[:, None],
+                                     np.array([m]))
+            p10[:, j], p90[:, j] = np.maximum(lo[:, 0], 0), np.maximum(hi[:, 0], 0)
         seasonal[:, j] = x[:, names.index("target_sat_yesterday")]
         is_open[:, j] = ((x[:, names.index("target_since_open")] >= 0)
                          & (x[:, names.index("target_until_close")] > 0))

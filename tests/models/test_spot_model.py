@@ -127,6 +127,30 @@ def test_intervals_never_cross_and_forecasts_are_not_negative() -> None:
     assert (forecast.y >= 0).all() and (forecast.p10 >= 0).all()
 
 
+def test_intervals_are_calibrated_on_the_open_hours_of_the_validation_tail() -> None:
+    """P10-P90 widened (or narrowed) per horizon so that it covers 80 % of the tail's
+    open-hour truths, as the road model does; the held-out coverage is printed."""
+    result = trained()
+    v = result.validation
+    assert v.p10 is not None and v.p90 is not None
+    assert set(result.model.interval_margin) == set(HORIZONS)
+    for j, h in enumerate(HORIZONS):
+        rows = v.open[:, j] & ~np.isnan(v.y_true[:, j])
+        inside = (v.p10[rows, j] <= v.y_true[rows, j]) & (v.y_true[rows, j] <= v.p90[rows, j])
+        assert abs(inside.mean() - 0.8) <= 0.05, (h, inside.mean())
+    series = spot_data().series
+    columns = np.arange(train_end(), series.n_buckets - max(HORIZONS))
+    forecast = result.model.predict(series, columns)
+    sat = series.saturation()
+    held_out = {}
+    for j, h in enumerate(HORIZONS):
+        truth = sat[:, columns + h].T.reshape(-1)
+        rows = _open_rows(series, columns, h) & ~np.isnan(truth)
+        inside = (forecast.p10[rows, j] <= truth[rows]) & (truth[rows] <= forecast.p90[rows, j])
+        held_out[h] = round(float(inside.mean()), 3)
+    print("held-out P10-P90 coverage (open hours):", held_out)
+
+
 def test_validation_tail_holds_the_model_and_both_baselines() -> None:
     validation = trained().validation
     assert validation.y_pred.shape == validation.seasonal_naive.shape == (
@@ -152,6 +176,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     a, b = model.predict(series, columns), loaded.predict(series, columns)
     np.testing.assert_array_equal(a.y, b.y)
     np.testing.assert_array_equal(a.p90, b.p90)
+    assert set(loaded.interval_margin) == set(HORIZONS)
+    assert loaded.interval_margin == pytest.approx(model.interval_margin)
 
 
 def test_load_refuses_a_mismatch_or_a_damaged_model(tmp_path: Path) -> None:
