@@ -43,10 +43,8 @@ from flowcast.models.model_dir import (
     library_versions,
     read_booster,
     read_model_doc,
-    version_stamp,
-    write_boosters,
+    save_boosted_model,
     write_json,
-    write_model_dir,
 )
 from flowcast.models.road_model import RoadForecaster
 
@@ -70,39 +68,10 @@ def save_model(model: RoadForecaster, path: str | os.PathLike[str], *,
     ``path`` is refused unless ``overwrite``, and even then only an empty directory or another
     model directory is replaced.
     """
-    path = Path(path)
-
-    def fill(folder: Path) -> dict[str, Any]:
-        files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
-        return _document(model, files, training or {}, metrics or {})
-
-    doc = write_model_dir(path, overwrite, fill)
-    model.info = doc
-    return path
-
-
-def _document(model: RoadForecaster, files: dict[str, Any], training: dict[str, Any],
-              metrics: dict[str, Any]) -> dict[str, Any]:
-    spec = model.spec.to_dict()
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        **version_stamp(spec, files),
-        "model": model.name,
-        "target": model.target,
-        "bucket_s": model.bucket_s,
-        "horizons_steps": list(model.horizons),
-        "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
-        "quantiles": [0.1, 0.9] if model.has_intervals else [],
-        "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
-        "zero_is_missing": model.zero_is_missing,
-        "feature_spec": spec,
-        "feature_names": model.spec.names,
-        "boosters": files,
-        "training": training,
-        "libraries": library_versions(),
-        "metrics": metrics,
-    }
+    return save_boosted_model(model, Path(path), fmt=FORMAT, format_version=FORMAT_VERSION,
+                              own={"target": model.target,
+                                   "zero_is_missing": model.zero_is_missing},
+                              training=training, metrics=metrics, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------------------------

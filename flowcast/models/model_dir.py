@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 
@@ -97,6 +97,63 @@ def version_stamp(spec: dict[str, Any], files: dict[str, Any]) -> dict[str, str]
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return {"version": f"{created:%Y%m%dT%H%M%SZ}-{sha256(content)[:10]}",
             "created": created.isoformat().replace("+00:00", "Z")}
+
+
+class BoostedModel(Protocol):
+    """What a road or spot forecaster shares for its artifact."""
+
+    name: str
+    boosters: dict[int, lgb.Booster]
+    quantile_boosters: dict[int, tuple[lgb.Booster, lgb.Booster]]
+    interval_margin: dict[int, float]
+    info: dict[str, Any]
+
+    @property
+    def horizons(self) -> tuple[int, ...]: ...
+
+    @property
+    def bucket_s(self) -> int: ...
+
+    @property
+    def has_intervals(self) -> bool: ...
+
+    @property
+    def spec(self) -> Any: ...
+
+
+def save_boosted_model(model: BoostedModel, path: Path, *, fmt: str, format_version: int,
+                       own: dict[str, Any], training: dict[str, Any] | None,
+                       metrics: dict[str, Any] | None, overwrite: bool) -> Path:
+    """Write ``model``'s boosters and ``model.json`` to ``path`` atomically (see
+    :func:`write_model_dir`) and return the path; ``model.info`` becomes the document.
+    ``model.json`` holds the format, version id, bucket, horizons, intervals and their
+    calibration margins, feature spec and names, booster files, ``training``, library
+    versions and ``metrics``, plus the ``own`` fields of the model kind."""
+
+    def fill(folder: Path) -> dict[str, Any]:
+        files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
+        spec = model.spec.to_dict()
+        return {
+            "format": fmt,
+            "format_version": format_version,
+            **version_stamp(spec, files),
+            "model": model.name,
+            "bucket_s": model.bucket_s,
+            "horizons_steps": list(model.horizons),
+            "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
+            "quantiles": [0.1, 0.9] if model.has_intervals else [],
+            "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
+            **own,
+            "feature_spec": spec,
+            "feature_names": model.spec.names,
+            "boosters": files,
+            "training": training or {},
+            "libraries": library_versions(),
+            "metrics": metrics or {},
+        }
+
+    model.info = write_model_dir(path, overwrite, fill)
+    return path
 
 
 def write_model_dir(path: Path, overwrite: bool,

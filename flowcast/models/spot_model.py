@@ -36,12 +36,9 @@ import numpy as np
 from flowcast.models.model_dir import (
     MODEL_FILE,
     ModelError,
-    library_versions,
     read_booster,
     read_model_doc,
-    version_stamp,
-    write_boosters,
-    write_model_dir,
+    save_boosted_model,
 )
 from flowcast.models.road_model import widen_intervals
 from flowcast.models.spot_features import (
@@ -173,38 +170,9 @@ def save_spot_model(model: SpotForecaster, path: str | os.PathLike[str], *,
     and return it; ``model.info`` becomes the written ``model.json``. ``training`` and
     ``metrics`` go in verbatim (JSON types). An existing ``path`` is replaced only with
     ``overwrite`` and only when it is empty or a model directory."""
-    path = Path(path)
-
-    def fill(folder: Path) -> dict[str, Any]:
-        files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
-        return _document(model, files, training or {}, metrics or {})
-
-    doc = write_model_dir(path, overwrite, fill)
-    model.info = doc
-    return path
-
-
-def _document(model: SpotForecaster, files: dict[str, Any], training: dict[str, Any],
-              metrics: dict[str, Any]) -> dict[str, Any]:
-    spec = model.spec.to_dict()
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        **version_stamp(spec, files),
-        "model": model.name,
-        "target": "saturation",
-        "bucket_s": model.bucket_s,
-        "horizons_steps": list(model.horizons),
-        "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
-        "quantiles": list(QUANTILES) if model.has_intervals else [],
-        "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
-        "feature_spec": spec,
-        "feature_names": model.spec.names,
-        "boosters": files,
-        "training": training,
-        "libraries": library_versions(),
-        "metrics": metrics,
-    }
+    return save_boosted_model(model, Path(path), fmt=FORMAT, format_version=FORMAT_VERSION,
+                              own={"target": "saturation"}, training=training,
+                              metrics=metrics, overwrite=overwrite)
 
 
 def read_spot_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
