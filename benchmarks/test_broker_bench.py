@@ -23,12 +23,12 @@ from timing import Timed
 
 from flowcast.city import City, save_city
 from flowcast.config import Settings
-from flowcast.engine import Engine
-from flowcast.ingest.kafka_client import make_consumer
+from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
-from flowcast.ingest.sinks import KafkaSink
 from flowcast.ingest.stream import stream_simulation
-from flowcast.ingest.topics import create_topics, topic_specs
+from flowcast.transport.kafka_client import make_consumer
+from flowcast.transport.sinks import KafkaSink
+from flowcast.transport.topics import create_topics, topic_specs
 
 N_SENSORS = 2000
 REPORT_S = 10  # detectors reporting every 10 s: 30 readings per sensor per bucket

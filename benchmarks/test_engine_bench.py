@@ -19,11 +19,11 @@ from timing import Timed
 
 from flowcast.city import City
 from flowcast.config import Settings
-from flowcast.engine import Engine
-from flowcast.ingest.bus import Bus
+from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
-from flowcast.ingest.sinks import BusSink
 from flowcast.ingest.stream import stream_simulation
+from flowcast.transport.bus import Bus
+from flowcast.transport.sinks import BusSink
 
 N_SENSORS = 10_000
 REPORT_S = 10  # detectors reporting every 10 s: 30 readings per sensor per bucket

@@ -18,11 +18,11 @@ SCRIPT = r"""
 import json, os, sys
 import psutil
 from flowcast.config import Settings
-from flowcast.engine import Engine
-from flowcast.ingest.bus import Bus
-from flowcast.ingest.sinks import BusSink
+from flowcast.engine.loop import Engine
+from flowcast.transport.bus import Bus
+from flowcast.transport.sinks import BusSink
 from flowcast.ingest.simulator import generate_city
-import flowcast.ingest.kafka_client, lightgbm, pyarrow  # everything `flowcast run` loads
+import flowcast.transport.kafka_client, lightgbm, pyarrow  # everything `flowcast run` loads
 n = int(sys.argv[1])
 city = generate_city(n, 8, seed=1)
 proc = psutil.Process(os.getpid())

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from flowcast.city import Csr
-from flowcast.engine_state import RoadState
+from flowcast.engine.state import RoadState
 from flowcast.kernels import features as kf
-from flowcast.models.features import (
+from flowcast.models.roads.features import (
     STATIC_NAMES,
     FeatureHistory,
     FeatureSpec,

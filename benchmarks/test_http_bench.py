@@ -33,12 +33,12 @@ from timing import Timed
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.metrics import Metrics
 from flowcast.ingest.simulator import generate_city
-from flowcast.metrics import Metrics
-from flowcast.publish.http import HttpServer, create_app
 from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
-from flowcast.publish.screens import ScreenRanker
-from flowcast.publish.view import LiveView
+from flowcast.publish.roads.screens import ScreenRanker
+from flowcast.serve.http import HttpServer, create_app
+from flowcast.serve.view import LiveView
 
 SSE_CLIENTS = 20
 SSE_MESSAGES = 100

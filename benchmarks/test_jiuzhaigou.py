@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowcast.models import daily_arrivals as da
-from flowcast.models.daily_backtest import backtest_daily, block_scheme
-from flowcast.models.daily_data import data_hash, read_daily_csv
-from flowcast.models.metrics import horizon_metrics
-from flowcast.models.report import write_report
-from flowcast.models.report_text import format_table
+from flowcast.evaluation.daily_backtest import backtest_daily, block_scheme
+from flowcast.evaluation.metrics import horizon_metrics
+from flowcast.evaluation.report import write_report
+from flowcast.evaluation.report_text import format_table
+from flowcast.models.daily import forecaster as da
+from flowcast.models.daily.data import data_hash, read_daily_csv
 
 DATA = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
         / "scenic-spots-jiuzhaigou-hawaii")

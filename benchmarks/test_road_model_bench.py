@@ -29,13 +29,13 @@ import pytest
 import xarray as xr
 
 from flowcast.city import Csr
-from flowcast.engine_state import History
+from flowcast.engine.state import History
+from flowcast.formats.dataset import load_dataset, save_dataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 from flowcast.kernels import history as kh
-from flowcast.models.dataset import load_dataset, save_dataset
-from flowcast.models.features import FeatureHistory, FeatureSpec
-from flowcast.models.road_model import RoadForecaster, live_rows, predict_live
-from flowcast.models.training import TrainConfig, road_history, train_road_model
+from flowcast.models.roads.features import FeatureHistory, FeatureSpec
+from flowcast.models.roads.forecaster import RoadForecaster, live_rows, predict_live
+from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 N_SENSORS = 10_000
 DAYS = 28

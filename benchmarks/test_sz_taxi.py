@@ -27,13 +27,13 @@ import pandas as pd
 import pytest
 
 from flowcast.cli import main
-from flowcast.ingest.csv_import import read_csv_dataset
-from flowcast.ingest.csv_options import ImportOptions
-from flowcast.models.backtest import ROAD_BASELINES
-from flowcast.models.dataset import save_dataset
-from flowcast.models.features import FeatureSpec
-from flowcast.models.report import read_predictions
-from flowcast.models.training import TrainConfig, road_history, train_road_model
+from flowcast.evaluation.backtest import ROAD_BASELINES
+from flowcast.evaluation.report import read_predictions
+from flowcast.formats.dataset import save_dataset
+from flowcast.ingest.csv.importer import read_csv_dataset
+from flowcast.ingest.csv.options import ImportOptions
+from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 SZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "sz-taxi"
 SUBSET = SZ / "ye11qing-subset40"
@@ -155,7 +155,7 @@ def _print(pooled: dict, exact: dict, reference: dict, doc: dict) -> None:
 
 def test_sz_taxi_training_time(benchmark: Any, sz_dataset: Path) -> None:
     """``flowcast train`` on the whole month (no split): 4 horizons x (mean, P10, P90)."""
-    from flowcast.models.dataset import load_dataset
+    from flowcast.formats.dataset import load_dataset
 
     roads = load_dataset(sz_dataset).roads
     assert roads is not None

@@ -1,7 +1,7 @@
 """The live view behind the HTTP API and the pages: how many road-condition messages per second
-:meth:`flowcast.publish.view.LiveView.apply` takes for a 10k-segment city (decode, keep the
+:meth:`flowcast.serve.view.LiveView.apply` takes for a 10k-segment city (decode, keep the
 latest per segment, rank the guidance screens, tell the listeners), and what ranking the
-screens costs per issue time (:class:`flowcast.publish.screens.ScreenRanker`).
+screens costs per issue time (:class:`flowcast.publish.roads.screens.ScreenRanker`).
 
 The messages are the engine's own: :func:`flowcast.publish.messages.road_condition_messages`
 on a :class:`RoadConditions` of every segment of ``generate_city(11_000, 5, seed=3)`` (10,072
@@ -26,11 +26,11 @@ from timing import Timed
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.ingest.simulator import generate_city
-from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import RoadConditions, road_condition_messages
-from flowcast.publish.outlook import confidence, trends
-from flowcast.publish.screens import ScreenRanker
-from flowcast.publish.view import LiveView
+from flowcast.publish.roads.levels import band_table, levels, travel_times_s
+from flowcast.publish.roads.outlook import confidence, trends
+from flowcast.publish.roads.screens import ScreenRanker
+from flowcast.serve.view import LiveView
 
 N_SENSORS = 11_000  # 10,072 segments
 HORIZONS_MIN = np.array([15, 30, 45, 60])

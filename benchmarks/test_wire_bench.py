@@ -17,7 +17,7 @@ from timing import Timed
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch
 from flowcast.ingest.simulator import generate_city
-from flowcast.ingest.wire import (
+from flowcast.ingest.wire.codec import (
     ARROW_HEADERS,
     decode_road_records,
     encode_road_arrow,

@@ -115,7 +115,7 @@ class LevelSettings(_Section):
     secondary: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
     branch: tuple[float, float, float, float] = (35.0, 25.0, 15.0, 10.0)
     min_speed_kmh: float = Field(default=3.0, gt=0)  # floor for travel times: never infinite
-    # trend and confidence of forecasts (flowcast.publish.outlook, docs/conditions.md)
+    # trend and confidence of forecasts (flowcast.publish.roads.outlook, docs/conditions.md)
     trend_tolerance: float = Field(default=0.10, ge=0, lt=1)  # relative travel-time change
     confidence_high_width: float = Field(default=0.25, gt=0)  # (p90 - p10) / speed at most
     confidence_low_width: float = Field(default=0.60, gt=0)  # (p90 - p10) / speed above
@@ -137,7 +137,8 @@ class LevelSettings(_Section):
 
 
 class AlertSettings(_Section):
-    """Scenic-spot saturation alerts (``flowcast.publish.alerts``, ``docs/alerts.md``): when an
+    """Scenic-spot saturation alerts (``flowcast.publish.spots.alerts``, ``docs/alerts.md``): when
+    an
     alert is raised, updated and cancelled, and the words of its CAP message. Times are minutes
     of issue time; a condition must hold for both its cycles and its minutes."""
 

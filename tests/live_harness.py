@@ -14,21 +14,21 @@ from engine_harness import SetClock, engine_test_settings, quiet_simulator
 
 from flowcast.city import City
 from flowcast.config import Settings
-from flowcast.engine import Engine
-from flowcast.ingest.bus import Bus
+from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import Simulator, generate_city
-from flowcast.ingest.sinks import BusSink
 from flowcast.ingest.stream import stream_simulation
-from flowcast.publish.alerts import AlertTracker
-from flowcast.publish.cap import CapAlert
-from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import (
     RoadConditions,
     SpotForecasts,
     road_condition_messages,
     spot_forecast_messages,
 )
-from flowcast.publish.saturation import SaturationCycle
+from flowcast.publish.roads.levels import band_table, levels, travel_times_s
+from flowcast.publish.spots.alerts import AlertTracker
+from flowcast.publish.spots.cap import CapAlert
+from flowcast.publish.spots.saturation import SaturationCycle
+from flowcast.transport.bus import Bus
+from flowcast.transport.sinks import BusSink
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 START = dt.datetime(2026, 10, 2, 6, 0, tzinfo=TZ)  # National Day Golden Week: spots fill up

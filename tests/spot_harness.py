@@ -13,13 +13,13 @@ import numpy as np
 import xarray as xr
 
 from flowcast.city import City
-from flowcast.engine_state import SpotState
+from flowcast.engine.state import SpotState
 from flowcast.ingest.simulator import FaultConfig, SimulatorConfig, generate_city
 from flowcast.ingest.simulator.history import simulate_history
-from flowcast.models.spot_features import SpotFeatureSpec, SpotSeries
-from flowcast.models.spot_model import SpotForecaster
-from flowcast.models.spot_training import SpotTrainResult, train_spot_model
-from flowcast.models.training import TrainConfig
+from flowcast.models.roads.training import TrainConfig
+from flowcast.models.spots.features import SpotFeatureSpec, SpotSeries
+from flowcast.models.spots.forecaster import SpotForecaster
+from flowcast.models.spots.training import SpotTrainResult, train_spot_model
 
 START = dt.datetime(2026, 9, 1)  # local midnight; the data runs to 12 October
 DAYS = 42

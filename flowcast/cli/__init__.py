@@ -31,7 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "backtest": ("flowcast.cli.backtest", "backtest", "Backtest road forecasts; write a report."),
     "replay": ("flowcast.cli.replay", "replay",
                "Stream a dataset through the real engine and score what it published."),
-    "demo": ("flowcast.cli.demo", "demo",
+    "demo": ("flowcast.cli.demo.command", "demo",
              "A simulated city through the real engine, with the screen and bureau pages."),
 }
 

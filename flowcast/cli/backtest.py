@@ -28,8 +28,7 @@ from flowcast.cli.train import (
     model_settings,
 )
 from flowcast.errors import FlowcastUserError
-from flowcast.models.artifact import load_model, read_model_json, record_backtest
-from flowcast.models.backtest import (
+from flowcast.evaluation.backtest import (
     PROTOCOLS,
     ROAD_BASELINES,
     BacktestResult,
@@ -38,13 +37,14 @@ from flowcast.models.backtest import (
     plan_folds,
     result_meta,
 )
-from flowcast.models.dataset import load_dataset
-from flowcast.models.features import VARIABLES, FeatureSpec
-from flowcast.models.metrics import TGCN_PROTOCOL, horizon_metrics, records
-from flowcast.models.report import write_report
-from flowcast.models.report_text import format_table
-from flowcast.models.road_model import MODEL_NAME, RoadForecaster
-from flowcast.models.training import TrainConfig, data_hash
+from flowcast.evaluation.metrics import TGCN_PROTOCOL, horizon_metrics, records
+from flowcast.evaluation.report import write_report
+from flowcast.evaluation.report_text import format_table
+from flowcast.formats.dataset import load_dataset
+from flowcast.models.roads.artifact import load_model, read_model_json, record_backtest
+from flowcast.models.roads.features import VARIABLES, FeatureSpec
+from flowcast.models.roads.forecaster import MODEL_NAME, RoadForecaster
+from flowcast.models.roads.training import TrainConfig, data_hash
 
 
 @click.command("backtest")

@@ -9,7 +9,13 @@ from types import FrameType
 import click
 
 from flowcast.errors import FlowcastUserError
-from flowcast.localkafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, cache_dir, jars_ready
+from flowcast.transport.devbroker import (
+    KAFKA_VERSION,
+    LocalKafka,
+    LocalKafkaError,
+    cache_dir,
+    jars_ready,
+)
 
 
 class _Stop(Exception):

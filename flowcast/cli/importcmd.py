@@ -8,9 +8,9 @@ from typing import cast
 
 import click
 
-from flowcast.ingest.csv_import import format_summary, read_csv_dataset
-from flowcast.ingest.csv_options import UNIT_FACTORS, ImportOptions, Layout
-from flowcast.models.dataset import check_out_path, save_dataset
+from flowcast.formats.dataset import check_out_path, save_dataset
+from flowcast.ingest.csv.importer import format_summary, read_csv_dataset
+from flowcast.ingest.csv.options import UNIT_FACTORS, ImportOptions, Layout
 
 
 @click.command("import")

@@ -1,7 +1,7 @@
 """``flowcast replay``: stream a dataset through the real engine and score what it published.
 
 The same metrics, report files and terminal table as ``flowcast backtest``, over what the
-streaming path actually produced (``flowcast/replay.py``, ``docs/replay.md``).
+streaming path actually produced (``flowcast/evaluation/replay.py``, ``docs/replay.md``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,12 @@ import xarray as xr
 from flowcast.city import City, city_from_geojson
 from flowcast.cli.flags import parse_test_fraction
 from flowcast.config import Settings, load_settings
+from flowcast.engine.metrics import Metrics
+from flowcast.engine.model_holder import ModelHolder
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.dataset_replay import road_series
-from flowcast.metrics import Metrics
-from flowcast.model_holder import ModelHolder
-from flowcast.models.artifact import record_backtest
-from flowcast.models.backtest import ROAD_BASELINES, plan_folds
-from flowcast.models.dataset import CITY_FILE, load_dataset
-from flowcast.models.metrics import horizon_metrics, records
-from flowcast.models.report import write_report
-from flowcast.models.report_text import format_table
-from flowcast.models.road_model import MODEL_NAME, RoadForecaster
-from flowcast.models.training import data_hash
-from flowcast.replay import (
+from flowcast.evaluation.backtest import ROAD_BASELINES, plan_folds
+from flowcast.evaluation.metrics import horizon_metrics, records
+from flowcast.evaluation.replay import (
     ReplayResult,
     ReplaySpan,
     replay_meta,
@@ -38,6 +31,13 @@ from flowcast.replay import (
     replay_settings,
     span_between,
 )
+from flowcast.evaluation.report import write_report
+from flowcast.evaluation.report_text import format_table
+from flowcast.formats.dataset import CITY_FILE, load_dataset
+from flowcast.ingest.dataset_source import road_series
+from flowcast.models.roads.artifact import record_backtest
+from flowcast.models.roads.forecaster import MODEL_NAME, RoadForecaster
+from flowcast.models.roads.training import data_hash
 
 
 @click.command("replay")

@@ -12,17 +12,17 @@ import click
 
 from flowcast.city import City, load_city
 from flowcast.config import Settings, load_settings
-from flowcast.engine import Engine
+from flowcast.engine.loop import Engine
+from flowcast.engine.metrics import Metrics
+from flowcast.engine.model_holder import ModelHolder
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.alerts_readback import kafka_alerts_reader
-from flowcast.ingest.kafka_client import make_consumer
-from flowcast.ingest.sinks import KafkaSink
-from flowcast.metrics import Metrics
-from flowcast.model_holder import ModelHolder
-from flowcast.publish.http import HttpServer, create_app
-from flowcast.publish.output_reader import OutputReader
-from flowcast.publish.screens import ScreenPublisher
-from flowcast.publish.view import LiveView
+from flowcast.publish.roads.screens import ScreenPublisher
+from flowcast.serve.http import HttpServer, create_app
+from flowcast.serve.output_reader import OutputReader
+from flowcast.serve.view import LiveView
+from flowcast.transport.kafka_client import make_consumer
+from flowcast.transport.readback import kafka_alerts_reader
+from flowcast.transport.sinks import KafkaSink
 
 
 @click.command("run")

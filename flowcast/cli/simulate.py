@@ -13,7 +13,7 @@ import click
 from flowcast.city import City, load_city, save_city
 from flowcast.cli.flags import parse_int
 from flowcast.errors import FlowcastUserError
-from flowcast.models.dataset import check_out_path
+from flowcast.formats.dataset import check_out_path
 
 DEFAULT_START = "2026-09-28T00:00"  # local time: three workdays, then National Day's golden week
 DEFAULT_DAYS = 7.0
@@ -232,8 +232,8 @@ def _save_city(city: City, path: Path) -> None:
 
 
 def _write_history(request: Request, city: City, start: dt.datetime) -> None:
+    from flowcast.formats.dataset import save_dataset
     from flowcast.ingest.simulator import simulate_history
-    from flowcast.models.dataset import save_dataset
 
     assert request.out is not None and request.days is not None
     began = time.perf_counter()

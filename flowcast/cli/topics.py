@@ -9,8 +9,8 @@ from kafka import KafkaAdminClient
 
 from flowcast.config import Settings, load_settings
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.kafka_client import admin_client
-from flowcast.ingest.topics import (
+from flowcast.transport.kafka_client import admin_client
+from flowcast.transport.topics import (
     TopicInfo,
     create_topics,
     describe_topics,

@@ -17,17 +17,16 @@ import xarray as xr
 
 from flowcast.city import City, city_from_geojson
 from flowcast.cli.flags import parse_int
-from flowcast.cli.train_spots import save_spots, train_spots
 from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
-from flowcast.models.artifact import check_out_dir, save_model
-from flowcast.models.backtest import ROAD_BASELINES, Grid, validation_predictions
-from flowcast.models.dataset import CITY_FILE, FlowDataset, load_dataset
-from flowcast.models.features import VARIABLES, FeatureSpec
-from flowcast.models.metrics import horizon_metrics, records
-from flowcast.models.report_text import format_table
-from flowcast.models.road_model import MODEL_NAME, horizons_to_steps
-from flowcast.models.training import (
+from flowcast.evaluation.backtest import ROAD_BASELINES, Grid, validation_predictions
+from flowcast.evaluation.metrics import horizon_metrics, records
+from flowcast.evaluation.report_text import format_table
+from flowcast.formats.dataset import CITY_FILE, FlowDataset, load_dataset
+from flowcast.models.roads.artifact import check_out_dir, save_model
+from flowcast.models.roads.features import VARIABLES, FeatureSpec
+from flowcast.models.roads.forecaster import MODEL_NAME, horizons_to_steps
+from flowcast.models.roads.training import (
     TrainConfig,
     TrainResult,
     data_hash,
@@ -35,6 +34,7 @@ from flowcast.models.training import (
     road_history,
     train_road_model,
 )
+from flowcast.models.spots.pipeline import save_spots, train_spots
 
 DEFAULT_HORIZONS = "15,30,45,60"
 # a spot model on less history than this never sees its last-week features and learns a few

@@ -27,10 +27,8 @@ from tqdm import tqdm
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.kafka_client import admin_client
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.sinks import KafkaSink, RecordSink
-from flowcast.ingest.wire import (
+from flowcast.ingest.wire.codec import (
     ARROW_HEADERS,
     encode_road_arrow_by_region,
     encode_road_json,
@@ -39,6 +37,8 @@ from flowcast.ingest.wire import (
     road_keys,
     spot_keys,
 )
+from flowcast.transport.kafka_client import admin_client
+from flowcast.transport.sinks import KafkaSink, RecordSink
 
 FORMATS = ("json", "arrow")
 _FLUSH_EVERY_S = 5.0  # unpaced: surface delivery failures at least this often
@@ -110,7 +110,7 @@ class StreamStats:
 def stream_to_kafka(sim: SimulatorLike, bootstrap: str, until: datetime | None, speedup: float,
                     fmt: str, settings: Settings) -> StreamStats:
     """Stream ``sim`` into the Kafka cluster at ``bootstrap``; see :func:`stream_simulation`.
-    Raises :class:`~flowcast.ingest.sinks.SinkError` if records were not delivered."""
+    Raises :class:`~flowcast.transport.sinks.SinkError` if records were not delivered."""
     _check(speedup, fmt)
     _require_topics(bootstrap, [settings.topics.road_readings, settings.topics.spot_readings])
     sink = KafkaSink.connect(bootstrap, client_id=settings.kafka.client_id)

@@ -24,7 +24,7 @@ Spot forecasts, keyed by spot id::
                   ...]}
 
 A spot model with intervals adds ``visitors_p10`` and ``visitors_p90`` to each forecast item.
-The spot cycle adds the day view (:mod:`flowcast.publish.daily_view`; arrivals, dates local,
+The spot cycle adds the day view (:mod:`flowcast.publish.spots.daily_view`; arrivals, dates local,
 null when unknown; ``reference_date``: the day of the ring whose profile was used)::
 
      "day": {"date": "2026-10-02", "arrivals_so_far": 8120, "expected_arrivals": 21500,
@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from flowcast.publish.daily_view import DayView
-from flowcast.publish.outlook import confidence_names, trend_names
+from flowcast.publish.roads.outlook import confidence_names, trend_names
+from flowcast.publish.spots.daily_view import DayView
 
 
 @dataclass
@@ -69,7 +69,7 @@ class RoadConditions:
     model: str
     forecast_p10: np.ndarray | None = None  # (G, H) speed interval, when the model has one
     forecast_p90: np.ndarray | None = None
-    # (G, H) int8 trend codes and confidence (flowcast.publish.outlook); None: not computed
+    # (G, H) int8 trend codes and confidence (flowcast.publish.roads.outlook); None: not computed
     forecast_trend: np.ndarray | None = None
     forecast_confidence: np.ndarray | None = None  # int8 label codes, with an interval only
     forecast_confidence_score: np.ndarray | None = None  # 0..1, NaN when unknown

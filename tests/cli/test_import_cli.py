@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from flowcast.cli import main
-from flowcast.models.dataset import graph_of, load_dataset
+from flowcast.formats.dataset import graph_of, load_dataset
 
 CSV = ("date,90217,90218,90219\n"
        "1/1/2015 0:00,8.5,0,20.25\n"

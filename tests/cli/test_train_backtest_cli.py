@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 
 from flowcast.cli import main
-from flowcast.models.artifact import load_model, read_model_json
-from flowcast.models.dataset import FlowDataset, make_series_dataset, save_dataset
-from flowcast.models.metrics import PREDICTION_COLUMNS
-from flowcast.models.report import read_predictions
+from flowcast.evaluation.metrics import PREDICTION_COLUMNS
+from flowcast.evaluation.report import read_predictions
+from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
+from flowcast.models.roads.artifact import load_model, read_model_json
 
 TZ = "Asia/Shanghai"
 

@@ -17,13 +17,13 @@ from kafka.admin import NewTopic
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.bus import Bus
-from flowcast.ingest.kafka_client import make_consumer
 from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator import Simulator, generate_city
-from flowcast.ingest.sinks import BusSink
 from flowcast.ingest.stream import stream_simulation, stream_to_kafka
-from flowcast.ingest.wire import ARROW_HEADERS, decode_road_records, decode_spot_records
+from flowcast.ingest.wire.codec import ARROW_HEADERS, decode_road_records, decode_spot_records
+from flowcast.transport.bus import Bus
+from flowcast.transport.kafka_client import make_consumer
+from flowcast.transport.sinks import BusSink
 
 START = datetime(2025, 11, 24, 8, 0, tzinfo=UTC)
 SETTINGS = Settings()

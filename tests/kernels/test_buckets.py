@@ -66,7 +66,7 @@ def _run(r: dict[str, np.ndarray], closed_upto: int, acc: np.ndarray, slots: np.
 
 
 def _quality() -> np.ndarray:
-    from flowcast.engine_state import QualityParams
+    from flowcast.engine.state import QualityParams
 
     return QualityParams().to_array(BUCKET_MS // 1000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowcast.engine_state import History
+from flowcast.engine.state import History
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from flowcast.city import Csr
-from flowcast.engine_state import QualityParams, RoadState
+from flowcast.engine.state import QualityParams, RoadState
 from flowcast.ingest.readings import RoadBatch
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq

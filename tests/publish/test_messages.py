@@ -10,9 +10,9 @@ import orjson
 
 from flowcast.city import ROAD_CLASSES
 from flowcast.config import LevelSettings
-from flowcast.publish.levels import band_table, levels, travel_times_s
 from flowcast.publish.messages import RoadConditions, road_condition_messages
-from flowcast.publish.outlook import confidence, trends
+from flowcast.publish.roads.levels import band_table, levels, travel_times_s
+from flowcast.publish.roads.outlook import confidence, trends
 
 SETTINGS = LevelSettings()
 BANDS = band_table(SETTINGS)

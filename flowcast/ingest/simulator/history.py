@@ -19,16 +19,16 @@ from tqdm import tqdm
 
 from flowcast.city import ROAD_CLASSES, City, city_to_geojson
 from flowcast.errors import FlowcastUserError
-from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.simulator.config import SimulatorConfig
-from flowcast.ingest.simulator.core import Simulator, to_epoch_ms
-from flowcast.ingest.simulator.spots import SpotTruth
-from flowcast.models.dataset import (
+from flowcast.formats.dataset import (
     ROAD_VARIABLES,
     SPOT_VARIABLES,
     FlowDataset,
     make_series_dataset,
 )
+from flowcast.ingest.readings import RoadBatch, SpotBatch
+from flowcast.ingest.simulator.config import SimulatorConfig
+from flowcast.ingest.simulator.core import Simulator, to_epoch_ms
+from flowcast.ingest.simulator.spots import SpotTruth
 
 MAX_DAYS = 3660
 

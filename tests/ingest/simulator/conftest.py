@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flowcast.city import City, city_from_geojson
+from flowcast.formats.dataset import FlowDataset
 from flowcast.ingest.simulator import generate_city, simulate_history
-from flowcast.models.dataset import FlowDataset
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WORKDAY = dt.date(2026, 9, 29)  # a plain Tuesday

@@ -12,9 +12,9 @@ import pytest
 from flowcast.city import load_city
 from flowcast.cli import main
 from flowcast.config import Settings
+from flowcast.formats.dataset import load_dataset
 from flowcast.ingest import stream
 from flowcast.ingest.simulator import Simulator
-from flowcast.models.dataset import load_dataset
 
 
 def test_generates_city_and_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

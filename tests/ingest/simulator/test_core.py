@@ -10,12 +10,12 @@ import pytest
 
 from flowcast.city import City
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.dataset import FlowDataset
 from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator import Simulator, SimulatorConfig
 from flowcast.ingest.simulator.demand import day_context
 from flowcast.ingest.simulator.roaddemand import RoadDemand
 from flowcast.ingest.simulator.spots import SpotModel
-from flowcast.models.dataset import FlowDataset
 
 from .conftest import MAKEUP, SHANGHAI, WEEKEND, WORKDAY, local
 

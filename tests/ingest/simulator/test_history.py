@@ -12,8 +12,8 @@ import pytest
 
 from flowcast.city import City, city_from_geojson
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.dataset import FlowDataset, graph_of, load_dataset, save_dataset
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, simulate_history
-from flowcast.models.dataset import FlowDataset, graph_of, load_dataset, save_dataset
 
 from .conftest import WORKDAY, chain_city, local
 

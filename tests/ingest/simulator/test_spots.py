@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from flowcast.city import City
+from flowcast.formats.dataset import FlowDataset
 from flowcast.ingest.simulator import Simulator, SimulatorConfig
 from flowcast.ingest.simulator.spots import SpotModel
-from flowcast.models.dataset import FlowDataset
 
 from .conftest import GOLDEN, MAKEUP, WEEKEND, WORKDAY, local
 

@@ -1,0 +1,1 @@
+"""flowcast.cli.demo.command."""

@@ -1,0 +1,409 @@
+"""``flowcast demo``: a simulated city through the real engine, with the pages, in one process.
+
+The stages, each the production component:
+
+1. :mod:`flowcast.cli.demo.prepare` builds (or reuses) a city, its history and a quick model;
+2. the last day of history is streamed unpaced into the transport (the in-process bus, or a real
+   Kafka cluster), so the engine has yesterday to forecast from;
+3. the engine runs in a thread over the transport, on a clock that follows the stream's event
+   time, and rebuilds its state from that history silently (as after any restart);
+4. the live stream runs at ``speedup`` x real time (0: as fast as it goes) for ``minutes``
+   simulated minutes or until Ctrl-C;
+5. a view of the output topics feeds the HTTP API and the pages, and prints every saturation
+   alert (raised, updated, cancelled) in the terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from flowcast.city import City
+from flowcast.cli.demo.prepare import DemoCity, Prepared, prepare
+from flowcast.config import Settings
+from flowcast.engine.loop import Engine
+from flowcast.engine.metrics import Metrics
+from flowcast.errors import FlowcastUserError
+from flowcast.ingest.simulator import Simulator
+from flowcast.ingest.stream import stream_simulation
+from flowcast.transport.backends import BusTransport, KafkaTransport, Transport
+from flowcast.transport.sinks import Headers, RecordSink
+
+log = logging.getLogger("flowcast.cli.demo.app")
+
+PRELOAD_DAYS = 1.25  # history streamed before the live part: yesterday plus the longest horizon
+LEVEL_WORDS = ("smooth", "basically smooth", "light", "moderate", "severe")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """How to run the demo. ``minutes``: simulated minutes of live stream (None: until
+    stopped); ``speedup``: simulated seconds per wall second (0: unpaced); ``port``: HTTP port
+    (0: any free one); ``kafka``: a bootstrap address to run through a real broker."""
+
+    city: DemoCity = field(default_factory=DemoCity)
+    workdir: Path = Path("out/demo")
+    minutes: float | None = None
+    speedup: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    kafka: str | None = None
+    summary_file: Path | None = None
+
+
+class StreamClock:
+    """The engine's clock in the demo: the event time the stream has reached (epoch ms), so
+    "too far in the future" and idle watermarks follow the simulated city, not the wall."""
+
+    def __init__(self, ms: int) -> None:
+        self._ms = ms
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        """Event time reached by the stream, epoch ms."""
+        return self._ms
+
+    def monotonic(self) -> float:
+        """Real monotonic seconds (latencies stay real)."""
+        return time.monotonic()
+
+    def advance(self, ms: int) -> None:
+        """Move forward to ``ms`` (never back)."""
+        with self._lock:
+            if ms > self._ms:
+                self._ms = ms
+
+
+class ClockingSink:
+    """A sink that moves a :class:`StreamClock` to each record's timestamp once it is sent."""
+
+    def __init__(self, sink: RecordSink, clock: StreamClock) -> None:
+        self.sink = sink
+        self.clock = clock
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None,
+             timestamp_ms: int | None = None) -> None:
+        """Send, then advance the clock to the record's time."""
+        self.sink.send(topic, key, value, headers, timestamp_ms)
+        if timestamp_ms is not None:
+            self.clock.advance(timestamp_ms)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Flush the wrapped sink."""
+        self.sink.flush(timeout)
+
+    def close(self) -> None:
+        """Close the wrapped sink."""
+        self.sink.close()
+
+
+@dataclass
+class DemoSummary:
+    """What a demo run published, as the pages' view saw it."""
+
+    conditions: int = 0
+    spot_forecasts: int = 0
+    screens: int = 0
+    segments: set[str] = field(default_factory=set)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    models: set[str] = field(default_factory=set)
+    url: str = ""
+    simulated_until: str = ""
+
+    def to_json(self) -> bytes:
+        """The summary as JSON (for scripts and tests)."""
+        return orjson.dumps({
+            "conditions": self.conditions, "spot_forecasts": self.spot_forecasts,
+            "screens": self.screens, "segments": len(self.segments),
+            "alerts": self.alerts, "models": sorted(self.models), "url": self.url,
+            "simulated_until": self.simulated_until}, option=orjson.OPT_INDENT_2)
+
+
+class TerminalReport:
+    """Listens to the view: prints alerts as they come and a status line per spot cycle."""
+
+    def __init__(self, city: City, echo: Callable[[str], None]) -> None:
+        self.echo = echo
+        self.zone = city.zone
+        self.spot_names = dict(zip(city.spot_ids.tolist(), city.spot_names.tolist(),
+                                   strict=True))
+        self.summary = DemoSummary()
+        self._levels: dict[str, int] = {}
+        self._spots: dict[int, dict[str, dict[str, Any]]] = {}  # issue time -> spot -> message
+        self._last_status_issue = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        """One new message from the view."""
+        with self._lock:
+            if kind == "condition":
+                self._condition(payload)
+            elif kind == "spot":
+                self._spot(payload)
+            elif kind == "alert":
+                self._alert(payload)
+            elif kind == "screen":
+                self.summary.screens += 1
+
+    def _condition(self, message: dict[str, Any]) -> None:
+        self.summary.conditions += 1
+        self.summary.segments.add(message["segment"])
+        self.summary.models.add(str(message.get("model")))
+        level = message.get("now", {}).get("level")
+        if isinstance(level, int):
+            self._levels[message["segment"]] = level
+
+    def _spot(self, message: dict[str, Any]) -> None:
+        """Collect spot forecasts by issue time; print a status line once every spot of an
+        issue time is in (partitions are read in any order, so lines never mix times)."""
+        self.summary.spot_forecasts += 1
+        issued = int(message["issued_at"])
+        if issued <= self._last_status_issue:
+            return
+        batch = self._spots.setdefault(issued, {})
+        batch[message["spot"]] = message
+        if len(batch) == len(self.spot_names):
+            self._last_status_issue = issued
+            self.echo(self._status(issued, batch))
+            for old in [t for t in self._spots if t <= issued]:
+                del self._spots[old]
+
+    def _status(self, issued_ms: int, spots: dict[str, dict[str, Any]]) -> str:
+        counts = Counter(self._levels.values())
+        roads = ", ".join(f"{counts[i]} {LEVEL_WORDS[i - 1]}" for i in range(1, 6) if counts[i])
+        busiest = max(spots.values(), key=_peak_saturation)
+        name = self.spot_names.get(busiest["spot"], busiest["spot"])
+        now = busiest.get("now", {}).get("saturation") or 0.0
+        return (f"{self._time(issued_ms)}  roads: {roads or 'no data yet'} | busiest spot: "
+                f"{name} {now:.0%} now, peak {_peak_saturation(busiest):.0%} forecast")
+
+    def _alert(self, payload: dict[str, Any]) -> None:
+        message = payload.get("message", payload)  # the view wraps the CAP message
+        info = message.get("info") or {}
+        if isinstance(info, list):
+            info = info[0] if info else {}
+        params = {p.get("valueName"): p.get("value") for p in info.get("parameter", [])}
+        spot = params.get("spotId", "?")
+        self.summary.alerts.append({"msgType": message.get("msgType"), "spot": spot,
+                                    "severity": info.get("severity"),
+                                    "identifier": message.get("identifier"),
+                                    "sent": message.get("sent")})
+        word = {"Alert": "ALERT RAISED", "Update": "ALERT UPDATED",
+                "Cancel": "ALERT CANCELLED"}.get(str(message.get("msgType")), "ALERT")
+        self.echo(f"{_cap_clock(message.get('sent'))}  *** {word} ({info.get('severity')}) "
+                  f"{info.get('headline', spot)}")
+        if message.get("msgType") != "Cancel" and info.get("instruction"):
+            self.echo(f"               {info['instruction']}")
+
+    def _time(self, ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, self.zone).strftime("%a %d %b %H:%M")
+
+
+def _peak_saturation(message: dict[str, Any]) -> float:
+    values = [f.get("saturation") for f in message.get("forecast", [])]
+    return max([v for v in values if v is not None] or [0.0])
+
+
+def _cap_clock(sent: Any) -> str:
+    try:
+        return dt.datetime.fromisoformat(str(sent)).strftime("%a %d %b %H:%M")
+    except ValueError:
+        return str(sent)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with the fix, a port something else already listens on."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise FlowcastUserError(f"port {port} on {host} is already in use; pass another "
+                                    "--port, or --port 0 for any free one") from None
+
+
+def demo_settings(base: Settings, options: DemoOptions) -> Settings:
+    """``base`` tuned for the demo: publish from where the stream is once history is rebuilt,
+    idle watermarks in simulated time, a token for acknowledging alerts."""
+    data = base.model_dump()
+    data["engine"]["start_from"] = "latest"
+    data["time"]["idle_timeout_s"] = max(int(data["time"]["idle_timeout_s"]), 120)
+    data["http"]["host"] = options.host
+    data["http"]["port"] = options.port
+    if not data["http"]["token"]:
+        data["http"]["token"] = secrets.token_urlsafe(12)
+    if options.kafka:
+        data["kafka"]["bootstrap"] = options.kafka
+    settings = Settings.model_validate(data)
+    return KafkaTransport.run_settings(settings) if options.kafka else settings
+
+
+class Demo:
+    """One demo run; :meth:`run` does everything and returns the summary."""
+
+    def __init__(self, options: DemoOptions, settings: Settings,
+                 echo: Callable[[str], None]) -> None:
+        self.options = options
+        self.settings = settings
+        self.echo = echo
+        self.metrics = Metrics()
+        self.stop = threading.Event()
+        self._engine_error: BaseException | None = None
+
+    def run(self) -> DemoSummary:
+        """Prepare, stream, serve; return what was published."""
+        check_port_free(self.options.host, self.options.port)
+        prepared = prepare(self.options.city, self.options.workdir, self.echo)
+        start = self.options.city.start_time
+        sim = Simulator(prepared.city, start - dt.timedelta(days=PRELOAD_DAYS),
+                        seed=self.options.city.seed)
+        transport = self._transport(sim.now_ms)
+        clock = StreamClock(sim.now_ms)
+        self.echo(f"streaming the last {PRELOAD_DAYS:g} days of history into the "
+                  f"{transport.description} ...")
+        stream_simulation(sim, ClockingSink(transport.sink(), clock), start, 0, "arrow",
+                          self.settings, progress=True)
+        report = TerminalReport(prepared.city, self.echo)
+        reader, server = self._serve(prepared, transport, report, clock)
+        engine, engine_thread, drained = self._start_engine(prepared, transport, clock)
+        try:
+            self._wait_caught_up(engine)
+            self._announce(prepared, report.summary.url)
+            self._live(sim, transport, clock, start)
+        finally:
+            drained.set()
+            engine_thread.join(timeout=60)
+            self._settle(report)
+            reader.stop()
+            server.stop()
+        if self._engine_error is not None:
+            raise RuntimeError("the engine stopped with an error") from self._engine_error
+        report.summary.simulated_until = dt.datetime.fromtimestamp(
+            clock.now_ms() / 1000, prepared.city.zone).isoformat()
+        return report.summary
+
+    # ----- stages ----------------------------------------------------------------------------
+    def _transport(self, oldest_ms: int) -> Transport:
+        if self.options.kafka:
+            return KafkaTransport(self.settings, oldest_ms)
+        return BusTransport(self.settings)
+
+    def _serve(self, prepared: Prepared, transport: Transport, report: TerminalReport,
+               clock: StreamClock) -> tuple[Any, Any]:
+        """The pages' view of the output topics (in the stream's time), its reader thread, the
+        screen rankings published to the conditions topic, and the HTTP server."""
+        from flowcast.publish.roads.screens import ScreenPublisher
+        from flowcast.serve.http import HttpServer, create_app
+        from flowcast.serve.output_reader import OutputReader
+        from flowcast.serve.view import LiveView
+
+        view = LiveView(prepared.city, self.settings)
+        view.add_listener(report)
+        view.add_listener(ScreenPublisher(transport.sink(), self.settings.topics.road_conditions))
+        reader = OutputReader(transport.view_consumer(), view, self.settings,
+                              clock_ms=clock.now_ms)
+        reader.start()
+        app = create_app(view, self.settings, metrics=self.metrics, ready=view.ready.is_set)
+        server = HttpServer(app, self.options.host, self.options.port)
+        report.summary.url = server.start()
+        return reader, server
+
+    def _start_engine(self, prepared: Prepared, transport: Transport, clock: StreamClock
+                      ) -> tuple[Engine, threading.Thread, threading.Event]:
+        """The engine in a thread; set the returned event once the stream has ended."""
+        models = None
+        if prepared.model_dir is not None:
+            from flowcast.engine.model_holder import ModelHolder
+
+            models = ModelHolder(prepared.model_dir, bucket_s=self.settings.time.road_bucket_s,
+                                 metrics=self.metrics)
+        engine = Engine(prepared.city, self.settings, transport.engine_consumer(),
+                        transport.sink(), metrics=self.metrics, clock=clock, models=models,
+                        alerts_reader=transport.alerts_reader())
+        drained = threading.Event()
+        thread = threading.Thread(target=self._engine_loop, args=(engine, drained),
+                                  name="flowcast-engine", daemon=True)
+        thread.start()
+        return engine, thread, drained
+
+    def _wait_caught_up(self, engine: Engine, limit_s: float = 300.0) -> None:
+        """Wait until the engine holds every reading partition and has rebuilt its state from
+        the history, so the live stream (and every alert it raises) is published, not replayed
+        silently as if an earlier run had published it."""
+        topics = self.settings.topics
+        expected = 2 * topics.partitions
+        began = time.monotonic()
+        while time.monotonic() - began < limit_s and not self.stop.is_set():
+            workers = list(engine.workers.values())
+            if len(workers) >= expected and not any(w.replaying for w in workers):
+                return
+            time.sleep(0.05)
+        if not self.stop.is_set():
+            raise RuntimeError(f"the engine did not take its partitions and rebuild its state "
+                               f"within {limit_s:g} s")
+
+    def _engine_loop(self, engine: Engine, drained: threading.Event) -> None:
+        """Step until stopped; once the stream has ended, until three polls come back empty."""
+        empty = 0
+        try:
+            engine.subscribe()
+            while empty < 3:
+                stats = engine.step()
+                empty = empty + 1 if drained.is_set() and stats.records == 0 else 0
+        except BaseException as err:  # reported by run() after the stream stops
+            self._engine_error = err
+            log.exception("engine failed")
+            self.stop.set()
+        finally:
+            try:
+                engine.close()
+            except Exception:
+                log.exception("engine close failed")
+
+    def _announce(self, prepared: Prepared, url: str) -> None:
+        screens = ", ".join(s.id for s in prepared.city.screens) or "none"
+        self.echo("")
+        self.echo(f"  guidance screen: {url}/screen   (screens: {screens})")
+        self.echo(f"  tourism bureau:  {url}/bureau")
+        self.echo(f"  API:             {url}/openapi.json   metrics: {url}/metrics")
+        self.echo(f"  acknowledge token (bureau page): {self.settings.http.token}")
+        span = (f"{self.options.minutes:g} simulated minutes" if self.options.minutes
+                else "until Ctrl-C")
+        pace = (f"{self.options.speedup:g}x real time" if self.options.speedup
+                else "as fast as it goes")
+        self.echo(f"  live stream from {self.options.city.start} at {pace}, {span}")
+        self.echo("")
+
+    def _live(self, sim: Simulator, transport: Transport, clock: StreamClock,
+              start: dt.datetime) -> None:
+        until = (start + dt.timedelta(minutes=self.options.minutes)
+                 if self.options.minutes else None)
+        stream_simulation(sim, ClockingSink(transport.sink(), clock), until,
+                          self.options.speedup, "arrow", self.settings, stop=self.stop,
+                          progress=False)
+
+    def _settle(self, report: TerminalReport, quiet_s: float = 1.0,
+                limit_s: float = 20.0) -> None:
+        """Wait until the view has read what the engine published (no news for ``quiet_s``)."""
+        began = last_change = time.monotonic()
+        seen = -1
+        while time.monotonic() - began < limit_s:
+            count = report.summary.conditions + report.summary.spot_forecasts
+            if count != seen:
+                seen, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                return
+            time.sleep(0.1)

@@ -1,0 +1,95 @@
+"""What ``flowcast demo`` prepares before the stream starts: a city, its history on disk and a
+quick model trained on it, kept in a work directory and reused while the parameters match."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from flowcast.city import City, load_city, save_city
+from flowcast.formats.dataset import save_dataset
+from flowcast.ingest.simulator import generate_city, simulate_history
+
+# the demo's quick model: fewer, faster-learning trees on every third time of the history
+QUICK_TRAIN_ARGS = ("--max-trees", "60", "--learning-rate", "0.2", "--stride", "3")
+
+
+@dataclass(frozen=True)
+class DemoCity:
+    """Parameters of the demo's simulated city and its history (the work directory's key)."""
+
+    sensors: int = 300
+    spots: int = 5
+    seed: int = 7
+    start: str = "2026-10-02T08:00:00+08:00"  # Golden Week: a spot heads for saturation
+    history_days: float = 3.0
+    train: bool = True
+
+    @property
+    def start_time(self) -> dt.datetime:
+        """When the live stream starts (tz-aware)."""
+        return dt.datetime.fromisoformat(self.start)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the work directory holds for a demo run."""
+
+    city: City
+    city_file: Path
+    history_dir: Path
+    model_dir: Path | None
+
+
+def prepare(params: DemoCity, workdir: Path, echo: Callable[[str], None]) -> Prepared:
+    """The city, its history dataset and (with ``params.train``) a quick model, built in
+    ``workdir`` or reused from an earlier run with the same parameters."""
+    key_file = workdir / "demo.json"
+    city_file, history_dir, model_dir = (workdir / "city.geojson", workdir / "history",
+                                         workdir / "model")
+    wanted = asdict(params)
+    have = _read_key(key_file)
+    usable = (have == wanted and city_file.exists() and history_dir.exists()
+              and (not params.train or (model_dir / "model.json").exists()))
+    if usable:
+        echo(f"reusing the city, history and model in {workdir} (delete it to rebuild)")
+        return Prepared(load_city(city_file), city_file, history_dir,
+                        model_dir if params.train else None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    city = generate_city(params.sensors, params.spots, seed=params.seed)
+    save_city(city, city_file)
+    echo(f"city: {city.n_sensors} sensors on {len(city.segment_ids)} segments, "
+         f"{city.n_spots} scenic spots, {len(city.screens)} guidance screens -> {city_file}")
+    begin = params.start_time - dt.timedelta(days=params.history_days)
+    echo(f"simulating {params.history_days:g} days of history before {params.start} ...")
+    history = simulate_history(city, begin, params.history_days, seed=params.seed)
+    if history_dir.exists():
+        shutil.rmtree(history_dir)
+    save_dataset(history, history_dir)
+    trained = None
+    if params.train:
+        trained = _quick_train(history_dir, model_dir, echo)
+    key_file.write_text(json.dumps(wanted, indent=2))
+    return Prepared(city, city_file, history_dir, trained)
+
+
+def _quick_train(history_dir: Path, model_dir: Path, echo: Callable[[str], None]) -> Path:
+    """Train the quick model with ``flowcast train`` (its progress bar and validation table)."""
+    from flowcast.cli.train import train  # imports LightGBM: only when training
+
+    echo("training a quick LightGBM model on the history ...")
+    args = [str(history_dir), "--out", str(model_dir), "--force", *QUICK_TRAIN_ARGS]
+    train.main(args=args, standalone_mode=False, prog_name="flowcast train")
+    return model_dir
+
+
+def _read_key(path: Path) -> dict[str, object] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

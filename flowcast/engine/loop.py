@@ -1,0 +1,293 @@
+"""The streaming loop: source -> kernels -> forecasts -> sinks, with watermarks and commits.
+
+:class:`Engine` runs over any consumer with kafka-python's ``KafkaConsumer`` interface (a real
+broker, or :class:`flowcast.transport.bus.BusConsumer` in-process) and any
+:class:`flowcast.transport.sinks.RecordSink`. Each poll:
+
+1. every assigned partition's worker decodes, validates, accumulates and closes buckets,
+   running the forecast cycle of each closed bucket;
+2. silent partitions advance their watermark with the clock (``idle_timeout``);
+3. the outputs and dead letters are sent and **flushed** (acknowledged by Kafka);
+4. only then are the consumed offsets committed: at-least-once, and since outputs are keyed
+   by (segment or spot, issue time), a repeat after a crash is harmless.
+
+On assignment a partition is rewound by time over the history span (``offsets_for_times``) and
+replayed silently up to the group's committed offset, so the state is rebuilt from Kafka's
+retention rather than stored (DESIGN.md "Recovery and delivery").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafka import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from flowcast.city import City
+from flowcast.config import Settings
+from flowcast.engine.metrics import Metrics
+from flowcast.engine.model_holder import ModelHolder
+from flowcast.engine.partitions import Output, RoadPartition, SpotPartition, StepResult
+from flowcast.engine.road_cycle import horizon_buckets
+from flowcast.engine.spot_model_holder import SpotModelHolder
+from flowcast.models.baselines import Forecaster
+from flowcast.models.spots.forecaster import spot_model_dir
+from flowcast.transport.readback import AlertsReader
+from flowcast.transport.sinks import RecordSink
+
+log = logging.getLogger("flowcast.engine.loop")
+
+
+class Clock(Protocol):
+    """Where the engine reads the time: epoch ms for event-time checks and idle watermarks,
+    and a monotonic clock for latencies."""
+
+    def now_ms(self) -> int:
+        """Epoch milliseconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a monotonic clock."""
+        ...
+
+
+class WallClock:
+    """The real clock."""
+
+    def now_ms(self) -> int:
+        """Epoch milliseconds now."""
+        return time.time_ns() // 1_000_000
+
+    def monotonic(self) -> float:
+        """Seconds on the monotonic clock."""
+        return time.monotonic()
+
+
+@dataclass
+class StepStats:
+    """What one engine step did."""
+
+    records: int = 0
+    outputs: int = 0
+    committed: int = 0
+
+
+Worker = RoadPartition | SpotPartition
+
+
+class Engine:
+    """The streaming engine for one process of the consumer group."""
+
+    def __init__(self, city: City, settings: Settings, consumer: Any, sink: RecordSink, *,
+                 metrics: Metrics | None = None, clock: Clock | None = None,
+                 forecaster: Forecaster | None = None, models: ModelHolder | None = None,
+                 spot_models: SpotModelHolder | None = None,
+                 alerts_reader: AlertsReader | None = None) -> None:
+        self.city = city
+        self.settings = settings
+        self.consumer = consumer
+        self.sink = sink
+        self.metrics = metrics or Metrics()
+        self.clock = clock or WallClock()
+        self.forecaster = forecaster
+        self.models = models
+        # the spot model lives in the road model's directory (MODEL_DIR/spots)
+        if spot_models is None and models is not None:
+            spot_models = SpotModelHolder(
+                spot_model_dir(models.path), bucket_s=settings.time.spot_bucket_s,
+                horizons=horizon_buckets(settings.engine.spot_horizons_min,
+                                         settings.time.spot_bucket_s).tolist(),
+                metrics=self.metrics, check_every_s=models.check_every_s)
+        self.spot_models = spot_models
+        self.alerts_reader = alerts_reader  # reads the alerts topic back on spot assignment
+        self.workers: dict[TopicPartition, Worker] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self.ready = threading.Event()  # set once the first outputs are acknowledged
+        self._pending: list[Output] = []
+        self._closed_at: list[float] = []
+        self._last_lag_check = 0.0
+        self._to_assign: set[TopicPartition] = set()
+        self._to_revoke: set[TopicPartition] = set()
+        self._describe_metrics()
+
+    # ----- group membership ----------------------------------------------------------------
+    def subscribe(self) -> None:
+        """Join the group on the reading topics; partitions arrive through the listener."""
+        topics = [self.settings.topics.road_readings, self.settings.topics.spot_readings]
+        self.consumer.subscribe(topics, listener=_Listener(self))
+
+    def _apply_rebalance(self) -> set[TopicPartition]:
+        """Act on what the listener recorded during the last poll (it runs on the client's
+        I/O thread, where blocking calls such as ``offsets_for_times`` are not allowed).
+        Returns the partitions just assigned."""
+        revoked, assigned = self._to_revoke, self._to_assign
+        self._to_revoke, self._to_assign = set(), set()
+        if revoked:
+            self.revoke(revoked - assigned)
+        fresh = {tp for tp in assigned if tp not in self.workers}
+        if fresh:
+            self.assign(fresh)
+        return fresh
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Take partitions: build their workers, rewind over the history span, and mark how
+        far to replay silently."""
+        now = self.clock.now_ms()
+        span_ms = int(self.settings.time.history_days * 86_400_000)
+        for tp in sorted(partitions):
+            worker = self._new_worker(tp)
+            start, replay_until = self._start_offsets(tp, now - span_ms)
+            self.consumer.seek(tp, start)
+            worker.position = start
+            worker.replay_until = replay_until
+            self.workers[tp] = worker
+            self.committed[tp] = replay_until
+            log.info("assigned %s[%d]: replay %d..%d, then live", tp.topic, tp.partition, start,
+                     replay_until)
+        self.metrics.set("flowcast_assigned_partitions", len(self.workers))
+
+    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+        """Give partitions up and drop their state. Every step ends flushed and committed, so
+        nothing processed is left behind; a commit now could fail, as the group has moved on."""
+        for tp in partitions:
+            self.workers.pop(tp, None)
+            self.committed.pop(tp, None)
+        self.metrics.set("flowcast_assigned_partitions", len(self.workers))
+
+    def _new_worker(self, tp: TopicPartition) -> Worker:
+        n = len(self.consumer.partitions_for_topic(tp.topic) or {tp.partition})
+        n = max(n, tp.partition + 1)
+        if tp.topic == self.settings.topics.road_readings:
+            return RoadPartition(tp.topic, tp.partition, n, self.city, self.settings,
+                                 self.metrics, self.forecaster, self.models)
+        return SpotPartition(tp.topic, tp.partition, n, self.city, self.settings, self.metrics,
+                             self.spot_models, self.alerts_reader)
+
+    def _start_offsets(self, tp: TopicPartition, since_ms: int) -> tuple[int, int]:
+        """(first offset to read, first offset to publish for) of a newly assigned partition."""
+        found = self.consumer.offsets_for_times({tp: max(since_ms, 0)}).get(tp)
+        end = int(self.consumer.end_offsets([tp])[tp])
+        start = int(found.offset) if found is not None else end
+        committed = _offset(self.consumer.committed(tp))
+        if committed is not None:
+            return min(start, committed), committed
+        if self.settings.engine.start_from == "latest":
+            return start, end
+        return start, start
+
+    # ----- the loop ------------------------------------------------------------------------
+    def step(self) -> StepStats:
+        """One poll: process, publish, flush, commit."""
+        polled = self.consumer.poll(timeout_ms=self.settings.engine.poll_timeout_ms,
+                                    max_records=self.settings.engine.poll_max_records)
+        fresh = self._apply_rebalance()
+        now = self.clock.now_ms()
+        stats = StepStats()
+        for tp, records in polled.items():
+            worker = self.workers.get(tp)
+            if worker is None or not records or tp in fresh:
+                continue  # a fresh partition's records came from before its rewind
+            stats.records += len(records)
+            self._collect(worker.process(records, now))
+        idle_ms = self.settings.time.idle_timeout_s * 1000
+        for tp, worker in self.workers.items():
+            if tp not in polled:
+                self._collect(worker.idle(now, idle_ms))
+        stats.outputs = len(self._pending)
+        stats.committed = self.flush_and_commit()
+        self._update_lag()
+        return stats
+
+    def run(self, stop: threading.Event | None = None,
+            until: Callable[[Engine], bool] | None = None) -> None:
+        """Step until ``stop`` is set or ``until(engine)`` says so; then flush, commit, and
+        leave the group."""
+        stop = stop or threading.Event()
+        try:
+            while not stop.is_set() and not (until is not None and until(self)):
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Publish and commit what was processed, then leave the group."""
+        try:
+            self.flush_and_commit()
+        finally:
+            self.consumer.close()
+
+    def _collect(self, result: StepResult) -> None:
+        self._pending += result.outputs
+        self._closed_at += result.closed_at
+
+    def flush_and_commit(self) -> int:
+        """Send pending outputs, wait for the broker's acknowledgement, then commit every
+        partition's processed offset. Returns the number of partitions committed."""
+        if self._pending:
+            send = self.sink.send
+            for out in self._pending:
+                send(out.topic, out.key, out.value, out.headers, out.timestamp_ms)
+            self.sink.flush(self.settings.engine.flush_timeout_s)
+            self.metrics.inc("flowcast_outputs_total", len(self._pending))
+            acked = self.clock.monotonic()
+            for started in self._closed_at:
+                self.metrics.observe("flowcast_close_to_ack_seconds", acked - started)
+            if self._closed_at:
+                self.ready.set()
+            self._pending = []
+            self._closed_at = []
+        offsets = {tp: OffsetAndMetadata(w.position, "", -1) for tp, w in self.workers.items()
+                   if w.position is not None and w.position > self.committed.get(tp, -1)}
+        if offsets:
+            self.consumer.commit(offsets)
+            for tp, meta in offsets.items():
+                self.committed[tp] = meta.offset
+        return len(offsets)
+
+    def _update_lag(self) -> None:
+        now = self.clock.monotonic()
+        if now - self._last_lag_check < 5.0 or not self.workers:
+            return
+        self._last_lag_check = now
+        ends = self.consumer.end_offsets(list(self.workers))
+        total = 0
+        for tp, worker in self.workers.items():
+            lag = max(int(ends.get(tp, 0)) - int(worker.position or 0), 0)
+            total += lag
+            self.metrics.set("flowcast_consumer_lag", lag, topic=tp.topic,
+                             partition=str(tp.partition))
+        self.metrics.set("flowcast_consumer_lag_total", total)
+
+    def _describe_metrics(self) -> None:
+        m = self.metrics
+        m.describe("flowcast_readings_total", "Valid readings decoded, by kind")
+        m.describe("flowcast_deadletters_total", "Readings or records refused, by reason")
+        m.describe("flowcast_buckets_closed_total", "Event-time buckets closed, by kind")
+        m.describe("flowcast_late_corrections_total", "Late readings that corrected history")
+        m.describe("flowcast_outputs_total", "Records published (outputs and dead letters)")
+        m.describe("flowcast_close_to_ack_seconds", "Bucket close to outputs acknowledged")
+        m.describe("flowcast_consumer_lag_total", "Records behind the log end, all partitions")
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Hands partition assignments to the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.engine._to_revoke |= set(revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.engine._to_assign |= set(assigned)
+
+
+def _offset(committed: Any) -> int | None:
+    if committed is None:
+        return None
+    return int(committed.offset if isinstance(committed, OffsetAndMetadata) else committed)

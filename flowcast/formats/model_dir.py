@@ -1,0 +1,244 @@
+"""What every flowcast model directory shares, road or scenic spot: LightGBM text boosters with
+their sha256 in ``model.json``, an atomic write (a hidden sibling renamed into place), a version
+id, and the checks on reading back. No pickle.
+
+:mod:`flowcast.models.roads.artifact` (road) and :mod:`flowcast.models.spots.forecaster` (spots)
+build
+their own ``model.json`` on top of these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import lightgbm as lgb
+
+from flowcast.errors import FlowcastUserError
+
+MODEL_FILE = "model.json"
+
+
+class ModelError(FlowcastUserError):
+    """A model directory that cannot be used: missing, corrupt or incompatible."""
+
+
+def booster_file(horizon: int, kind: str) -> str:
+    """File name of the ``kind`` booster (mean, p10, p90) of ``horizon`` buckets."""
+    return f"h{int(horizon):03d}_{kind}.txt"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of flowcast and the libraries a model depends on."""
+    out = {}
+    for name in ("flowcast", "lightgbm", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def sha256(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """``doc`` as indented JSON (NaN refused) at ``path``."""
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False, ensure_ascii=False),
+                    encoding="utf-8")
+
+
+def check_out_dir(path: Path, overwrite: bool) -> None:
+    """Refuse to write a model to ``path`` when it exists, unless ``overwrite`` and it is an
+    empty directory or a model directory (``--force`` never wipes anything else)."""
+    if not path.exists():
+        return
+    if not overwrite:
+        raise ModelError(f"{path} already exists; add --force to replace it, or choose "
+                         "another --out")
+    if not path.is_dir() or not (not any(path.iterdir()) or (path / MODEL_FILE).exists()):
+        raise ModelError(f"{path} exists and is not a model directory; it is never replaced, "
+                         "so choose another --out")
+
+
+def write_boosters(folder: Path, horizons: Sequence[int], boosters: Mapping[int, lgb.Booster],
+                   quantile_boosters: Mapping[int, tuple[lgb.Booster, lgb.Booster]]
+                   ) -> dict[str, dict[str, dict[str, str]]]:
+    """Write each horizon's mean booster (and P10/P90 when given) as LightGBM text into
+    ``folder``; returns ``{horizon: {kind: {"file", "sha256"}}}`` for ``model.json``."""
+    files: dict[str, dict[str, dict[str, str]]] = {}
+    for h in horizons:
+        kinds = {"mean": boosters[h]}
+        if quantile_boosters:
+            kinds["p10"], kinds["p90"] = quantile_boosters[h]
+        entry = {}
+        for kind, booster in kinds.items():
+            name = booster_file(h, kind)
+            text = booster.model_to_string()
+            (folder / name).write_text(text, encoding="utf-8")
+            entry[kind] = {"file": name, "sha256": sha256(text.encode("utf-8"))}
+        files[str(h)] = entry
+    return files
+
+
+def version_stamp(spec: dict[str, Any], files: dict[str, Any]) -> dict[str, str]:
+    """``{"version", "created"}``: the UTC creation time and the first 10 hex digits of the
+    sha256 of the feature spec and every booster file."""
+    content = json.dumps([spec, files], sort_keys=True).encode("utf-8")
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return {"version": f"{created:%Y%m%dT%H%M%SZ}-{sha256(content)[:10]}",
+            "created": created.isoformat().replace("+00:00", "Z")}
+
+
+class BoostedModel(Protocol):
+    """What a road or spot forecaster shares for its artifact."""
+
+    name: str
+    boosters: dict[int, lgb.Booster]
+    quantile_boosters: dict[int, tuple[lgb.Booster, lgb.Booster]]
+    interval_margin: dict[int, float]
+    info: dict[str, Any]
+
+    @property
+    def horizons(self) -> tuple[int, ...]: ...
+
+    @property
+    def bucket_s(self) -> int: ...
+
+    @property
+    def has_intervals(self) -> bool: ...
+
+    @property
+    def spec(self) -> Any: ...
+
+
+def save_boosted_model(model: BoostedModel, path: Path, *, fmt: str, format_version: int,
+                       own: dict[str, Any], training: dict[str, Any] | None,
+                       metrics: dict[str, Any] | None, overwrite: bool) -> Path:
+    """Write ``model``'s boosters and ``model.json`` to ``path`` atomically (see
+    :func:`write_model_dir`) and return the path; ``model.info`` becomes the document.
+    ``model.json`` holds the format, version id, bucket, horizons, intervals and their
+    calibration margins, feature spec and names, booster files, ``training``, library
+    versions and ``metrics``, plus the ``own`` fields of the model kind."""
+
+    def fill(folder: Path) -> dict[str, Any]:
+        files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
+        spec = model.spec.to_dict()
+        return {
+            "format": fmt,
+            "format_version": format_version,
+            **version_stamp(spec, files),
+            "model": model.name,
+            "bucket_s": model.bucket_s,
+            "horizons_steps": list(model.horizons),
+            "horizons_min": [h * model.bucket_s / 60 for h in model.horizons],
+            "quantiles": [0.1, 0.9] if model.has_intervals else [],
+            "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
+            **own,
+            "feature_spec": spec,
+            "feature_names": model.spec.names,
+            "boosters": files,
+            "training": training or {},
+            "libraries": library_versions(),
+            "metrics": metrics or {},
+        }
+
+    model.info = write_model_dir(path, overwrite, fill)
+    return path
+
+
+def write_model_dir(path: Path, overwrite: bool,
+                    fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Write a model directory at ``path`` atomically: ``fill(folder)`` writes the boosters
+    into a hidden sibling and returns the ``model.json`` document, which is written beside
+    them before the folder is renamed into place. Returns the document."""
+    check_out_dir(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        doc = fill(tmp)
+        write_json(tmp / MODEL_FILE, doc)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return doc
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    if not path.exists():
+        tmp.rename(path)
+        return
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    path.rename(old)
+    try:
+        tmp.rename(path)
+    except BaseException:
+        old.rename(path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_model_doc(path: Path, fmt: str, format_version: int, what: str,
+                   missing_hint: str) -> dict[str, Any]:
+    """The ``model.json`` of ``path`` with its ``format`` (must be ``fmt``) and format version
+    (at most ``format_version``) checked. ``what`` names the kind of model in messages
+    ("model", "spot model"); ``missing_hint`` says how to make one."""
+    if not path.is_dir():
+        raise ModelError(f"{what} {path} does not exist or is not a directory; {missing_hint}")
+    file = path / MODEL_FILE
+    if not file.is_file():
+        raise ModelError(f"{path} holds no {MODEL_FILE}; it is not a flowcast {what} directory")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelError(f"{file} cannot be read: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{file} is corrupt: not valid JSON at line {err.lineno} column "
+                         f"{err.colno} ({err.msg}); re-train or restore the model") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ModelError(f"{file} is not a flowcast {what} (format "
+                         f"{doc.get('format') if isinstance(doc, dict) else None!r})")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > format_version:
+        raise ModelError(f"{file} has {what} format version {version!r}; this flowcast reads "
+                         f"up to {format_version}; upgrade flowcast or re-train the model")
+    return doc
+
+
+def read_booster(path: Path, files: Any, horizon: int, kind: str, n_features: int,
+                 what: str = "model") -> lgb.Booster:
+    """The ``kind`` booster of ``horizon`` listed in ``files`` (``model.json``'s ``boosters``),
+    its checksum and feature count checked."""
+    entry = files.get(str(horizon), {}).get(kind) if isinstance(files, dict) else None
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise ModelError(f"{path / MODEL_FILE} lists no {kind} booster for horizon {horizon}; "
+                         "re-train the model")
+    file = path / Path(str(entry["file"])).name
+    if not file.is_file():
+        raise ModelError(f"{what} {path} is missing its booster file {file.name}; restore it "
+                         "or re-train the model")
+    data = file.read_bytes()
+    if "sha256" in entry and sha256(data) != entry["sha256"]:
+        raise ModelError(f"booster file {file} does not match its checksum in {MODEL_FILE} "
+                         "(changed or corrupt); restore it or re-train the model")
+    try:
+        booster = lgb.Booster(model_str=data.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as err:
+        raise ModelError(f"booster file {file} cannot be read by LightGBM ({err})") from None
+    if booster.num_feature() != n_features:
+        raise ModelError(f"booster file {file} reads {booster.num_feature()} features, the "
+                         f"feature spec {n_features}; re-train the model")
+    return booster

@@ -1,0 +1,1 @@
+"""flowcast.ingest.wire.codec."""

@@ -1,0 +1,1 @@
+"""flowcast.models.roads."""

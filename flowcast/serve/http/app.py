@@ -1,0 +1,262 @@
+"""The FastAPI application: JSON API, server-sent events, health, metrics and the two pages.
+
+Read endpoints are public; acknowledging an alert needs ``Authorization: Bearer <http.token>``.
+Errors are JSON ``{"error": "<what is wrong and what to do>"}`` (validation errors add
+``detail``). ``docs/http-api.md`` documents every endpoint. There is no ``/docs`` page (FastAPI's
+loads Swagger UI from the internet); ``/openapi.json`` describes the API.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import StreamingResponse
+
+from flowcast.config import Settings
+from flowcast.engine.metrics import Metrics
+from flowcast.serve.http.events import EventHub
+from flowcast.serve.http.geometry import city_geometry
+from flowcast.serve.view import LiveView
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+"""The pages' files (HTML, JS, CSS), one flat directory shipped as package data."""
+
+
+class AckRequest(BaseModel):
+    """Body of ``POST /api/alerts/{identifier}/ack``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(default="operator", min_length=1, max_length=100,
+                    description="who acknowledges (a name or a desk)")
+    note: str = Field(default="", max_length=1000, description="free text kept with it")
+
+
+def create_app(view: LiveView, settings: Settings, *, metrics: Metrics | None = None,
+               ready: Callable[[], bool] | None = None) -> FastAPI:
+    """The application over ``view``. ``metrics``: rendered first at ``/metrics`` (the engine's
+    counters); ``ready``: what ``/readyz`` asks (default: the view has its first condition).
+    The SSE hub is ``app.state.hub`` (close it to end every stream before stopping)."""
+    app = FastAPI(title="flowcast", version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Road conditions, guidance-screen rankings, scenic-spot "
+                              "forecasts and saturation alerts, live.")
+    hub = EventHub(settings.http.sse_keepalive_s)
+    view.add_listener(hub)
+    app.state.hub = hub
+    app.state.view = view
+    is_ready = ready or view.ready.is_set
+    _error_handlers(app)
+    app.include_router(_api(view, settings, hub))
+    app.include_router(_operations(view, metrics, hub, is_ready))
+    app.include_router(_pages())
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code,
+                            headers=getattr(err, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+                   "type": str(e.get("type"))} for e in err.errors()]
+        text = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in detail)
+        return JSONResponse({"error": f"invalid request: {text}", "detail": detail},
+                            status_code=422)
+
+
+def _api(view: LiveView, settings: Settings, hub: EventHub) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    geometry = city_geometry(view.city)
+    regions = set(geometry["regions"])
+    segment_region = {s["id"]: s["region"] for s in geometry["segments"]}
+
+    @router.get("/conditions", summary="Latest road condition of every segment")
+    def conditions(
+        min_level: Annotated[int | None, Query(ge=1, le=5, description=
+                                               "only segments at this level or worse now")] = None,
+        region: Annotated[str | None, Query(description="only segments of this region")] = None,
+    ) -> dict[str, Any]:
+        if region is not None and region not in regions:
+            raise HTTPException(400, f"region {region!r} is not in city {view.city.name!r}; "
+                                     f"known regions: {', '.join(sorted(regions))}")
+        items = view.conditions()
+        if region is not None:
+            items = [c for c in items if segment_region[c["segment"]] == region]
+        if min_level is not None:
+            items = [c for c in items if (c["now"].get("level") or 0) >= min_level]
+        return {"count": len(items), "conditions": items}
+
+    @router.get("/conditions/{segment}", summary="Latest road condition of one segment")
+    def condition(segment: str) -> dict[str, Any]:
+        if not view.has_segment(segment):
+            raise HTTPException(404, f"segment {segment!r} is not in city {view.city.name!r}; "
+                                     "GET /api/city/geometry lists the segments")
+        found = view.condition(segment)
+        if found is None:
+            raise HTTPException(404, f"no condition for segment {segment!r} yet; the engine "
+                                     "publishes one per closed bucket")
+        return found
+
+    @router.get("/screens", summary="Route rankings of every guidance screen")
+    def screens() -> dict[str, Any]:
+        return {"screens": view.screens()}
+
+    @router.get("/screens/{screen_id}", summary="Route ranking of one guidance screen")
+    def screen(screen_id: str) -> dict[str, Any]:
+        found = view.screen(screen_id)
+        if found is None:
+            known = ", ".join(s.id for s in view.city.screens) or "none"
+            raise HTTPException(404, f"screen {screen_id!r} is not in city "
+                                     f"{view.city.name!r}; known screens: {known}")
+        return found
+
+    @router.get("/spots", summary="Every scenic spot with its latest forecast")
+    def spots() -> dict[str, Any]:
+        return {"spots": view.spots()}
+
+    @router.get("/spots/{spot}", summary="One spot: latest forecast and today's curve")
+    def spot(spot: str) -> dict[str, Any]:
+        found = view.spot(spot)
+        if found is None:
+            raise HTTPException(404, f"spot {spot!r} is not in city {view.city.name!r}; "
+                                     "GET /api/spots lists them")
+        return found
+
+    @router.get("/alerts", summary="Active saturation alerts (CAP 1.2 messages)")
+    def alerts(include: Annotated[Literal["cancelled"] | None, Query(
+            description="'cancelled': also recently cancelled alerts")] = None
+               ) -> dict[str, Any]:
+        return {"alerts": view.alerts(include_cancelled=include == "cancelled")}
+
+    @router.get("/alerts/{identifier}", summary="One alert with its message history")
+    def alert(identifier: str) -> dict[str, Any]:
+        found = view.alert(identifier)
+        if found is None:
+            raise HTTPException(404, f"no alert message {identifier!r} (active or recently "
+                                     "cancelled)")
+        return found
+
+    def bearer(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = settings.http.token
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if not token:
+            raise HTTPException(401, "acknowledging is disabled: no http.token is configured "
+                                     "(set FLOWCAST_HTTP_TOKEN)", headers=challenge)
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise HTTPException(401, "send 'Authorization: Bearer <token>' to acknowledge",
+                                headers=challenge)
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "wrong token", headers=challenge)
+
+    @router.post("/alerts/{identifier}/ack", dependencies=[Depends(bearer)],
+                 summary="Acknowledge an alert (needs the bearer token)")
+    def acknowledge(identifier: str, body: AckRequest | None = None) -> dict[str, Any]:
+        body = body or AckRequest()
+        try:
+            ack = view.acknowledge(identifier, body.by, body.note)
+        except KeyError:
+            raise HTTPException(404, f"no alert message {identifier!r} to acknowledge (active "
+                                     "or recently cancelled)") from None
+        return {"ack": ack, "alert": view.alert(identifier)}
+
+    @router.get("/city/geometry", summary="Segments, spots and screens to draw")
+    def city() -> dict[str, Any]:
+        return geometry
+
+    @router.get("/events", summary="Server-sent events: every new message",
+                response_class=StreamingResponse)
+    def events() -> StreamingResponse:
+        return StreamingResponse(hub.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+    return router
+
+
+def _operations(view: LiveView, metrics: Metrics | None, hub: EventHub,
+                ready: Callable[[], bool]) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", summary="200 while the process lives")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="200 once outputs flow, 503 before")
+    def readyz() -> JSONResponse:
+        ok = bool(ready())
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", response_class=PlainTextResponse,
+                summary="Prometheus text exposition")
+    def prometheus() -> PlainTextResponse:
+        engine = metrics.render() if metrics is not None else ""
+        text = (engine if engine.strip() else "") + view_metrics(view, hub)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router
+
+
+def view_metrics(view: LiveView, hub: EventHub) -> str:
+    """The live view's and the SSE hub's gauges and counters, in Prometheus text format."""
+    stats = view.stats()
+    lines = ["# HELP flowcast_view_alerts_active Saturation alerts active now",
+             "# TYPE flowcast_view_alerts_active gauge",
+             f"flowcast_view_alerts_active {stats['alerts_active']}",
+             "# HELP flowcast_view_screens Guidance screens with a ranking",
+             "# TYPE flowcast_view_screens gauge",
+             f"flowcast_view_screens {stats['screens']}",
+             "# HELP flowcast_view_segments Segments with a condition",
+             "# TYPE flowcast_view_segments gauge",
+             f"flowcast_view_segments {stats['segments']}",
+             "# HELP flowcast_view_messages_total Output messages applied to the live view",
+             "# TYPE flowcast_view_messages_total counter"]
+    lines += [f'flowcast_view_messages_total{{kind="{_escape(k)}"}} {v}'
+              for k, v in sorted(stats["applied"].items())]
+    lines += ["# HELP flowcast_view_rejected_total Output records the live view skipped",
+              "# TYPE flowcast_view_rejected_total counter"]
+    lines += [f'flowcast_view_rejected_total{{reason="{_escape(k)}"}} {v}'
+              for k, v in sorted(stats["rejected"].items())]
+    lines += ["# HELP flowcast_http_sse_clients Connected server-sent-event clients",
+              "# TYPE flowcast_http_sse_clients gauge", f"flowcast_http_sse_clients {hub.clients}"]
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _pages() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def index() -> RedirectResponse:
+        return RedirectResponse("/screen")
+
+    @router.get("/favicon.ico")
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+    @router.get("/screen")
+    def screen_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "screen.html", media_type="text/html")
+
+    @router.get("/bureau")
+    def bureau_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "bureau.html", media_type="text/html")
+
+    return router

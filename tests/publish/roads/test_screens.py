@@ -1,0 +1,157 @@
+"""Guidance-screen route ranking: travel times summed over a route's segments, the level rule,
+ranking and advice, and a screen ranked only once all its segments reported for an issue time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from live_harness import condition_records, live_settings
+
+from flowcast.city import City
+from flowcast.config import Settings
+from flowcast.ingest.simulator import generate_city
+from flowcast.publish.roads.screens import (
+    ScreenPublisher,
+    ScreenRanker,
+    rank_routes,
+    route_level,
+    route_plans,
+    route_trend,
+)
+from flowcast.transport.bus import Bus
+from flowcast.transport.sinks import BusSink
+
+T = 1_790_900_100_000
+
+
+@pytest.fixture(scope="module")
+def city() -> City:
+    return generate_city(120, 3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return live_settings()
+
+
+def _messages(records: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for _, v in records]
+
+
+def test_route_level_is_length_weighted_but_never_hides_a_jam() -> None:
+    assert route_level([1, 1, 1], [100, 100, 100]) == 1
+    assert route_level([2, 4], [100, 100]) == 3  # mean 3.0
+    assert route_level([1, 3], [300, 100]) == 2  # mean 1.5 rounds half up
+    # a short severe segment on a long smooth route: the mean says 1, the floor says 4
+    assert route_level([1, 5, 1], [1000, 50, 1000]) == 4
+    assert route_level([1, None], [10, 10]) is None
+    assert route_level([], []) is None
+
+
+def test_route_trend_compares_ahead_with_now() -> None:
+    assert route_trend(100.0, 115.0) == "worsening"
+    assert route_trend(100.0, 85.0) == "improving"
+    assert route_trend(100.0, 105.0) == "steady"
+    assert route_trend(None, 100.0) is None
+
+
+def test_routes_collapse_repeated_segments(city: City) -> None:
+    for screen in city.screens:
+        for plan, route in zip(route_plans(city, screen), screen.routes, strict=True):
+            ids = [str(city.segment_ids[g]) for g in route.segments.tolist()]
+            assert all(a != b for a, b in zip(plan.segments, plan.segments[1:], strict=False))
+            assert [s for i, s in enumerate(ids) if i == 0 or s != ids[i - 1]] == list(
+                plan.segments)
+            assert plan.lengths_m == tuple(
+                float(city.segment_length_m[city.segment_index([s])[0]]) for s in plan.segments)
+
+
+def test_screen_ranks_by_forecast_time_and_advises(city: City, settings: Settings) -> None:
+    screen = city.screens[0]
+    plans = route_plans(city, screen)
+    slow_route, fast_route = plans[0], plans[1]
+    shared = set(slow_route.segments) & set(fast_route.segments)
+    # free-flowing everywhere, but the first route's own segments jammed at 8 km/h
+    jammed = [s for s in slow_route.segments if s not in shared]
+    assert jammed, "the first two routes should differ"
+    records = condition_records(city, settings, T, 60.0)
+    records += condition_records(city, settings, T, 8.0, segments=jammed)  # newer value wins
+    ranker = ScreenRanker(city)
+    out: list[dict[str, Any]] = []
+    by_segment = {m["segment"]: m for m in _messages(records)}
+    for m in by_segment.values():
+        out += ranker.add(m)
+    assert [m["screen"] for m in out] == [s.id for s in city.screens]
+    message = out[0]
+    assert message["issued_at"] == T and message["destination"] == screen.destination
+    routes = {r["route"]: r for r in message["routes"]}
+    # travel time = the sum of the segments' travel times, now and at every horizon
+    for plan in plans:
+        expected = sum(by_segment[s]["now"]["travel_time_s"] for s in plan.segments)
+        route = routes[plan.id]
+        assert route["now"]["travel_time_s"] == pytest.approx(expected, abs=0.2)
+        for k, item in enumerate(route["forecast"]):
+            total = sum(by_segment[s]["forecast"][k]["travel_time_s"] for s in plan.segments)
+            assert item["travel_time_s"] == pytest.approx(total, abs=0.2)
+            assert item["horizon_min"] == [15, 30, 45, 60][k]
+    ranked = message["routes"]
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    times = [r["forecast"][0]["travel_time_s"] for r in ranked]
+    assert times == sorted(times)
+    assert ranked[0]["advice"] == "take"
+    assert routes[slow_route.id]["advice"] == "avoid"
+    assert routes[slow_route.id]["now"]["level"] >= 4
+
+
+def test_screen_waits_for_every_segment_of_an_issue_time(city: City,
+                                                         settings: Settings) -> None:
+    screen = city.screens[0]
+    needed = sorted({s for p in route_plans(city, screen) for s in p.segments})
+    ranker = ScreenRanker(city)
+    first = _messages(condition_records(city, settings, T, 50.0, segments=needed))
+    later = _messages(condition_records(city, settings, T + 300_000, 50.0, segments=needed))
+    # interleaved like two partitions: everything of T but one segment, then T+5min fully
+    out = [m for c in first[:-1] for m in ranker.add(c)]
+    assert out == []
+    out = [m for c in later for m in ranker.add(c) if m["screen"] == screen.id]
+    assert [m["issued_at"] for m in out] == [T + 300_000]
+    # the late segment of T completes T, which is older: a screen is never ranked backwards
+    assert [m for m in ranker.add(first[-1]) if m["screen"] == screen.id] == []
+    # a repeat of a ranked issue time ranks nothing again
+    assert [m for c in later for m in ranker.add(c) if m["screen"] == screen.id] == []
+
+
+def test_pending_issue_times_are_bounded(city: City, settings: Settings) -> None:
+    ranker = ScreenRanker(city, keep_issues=3)
+    one = sorted({s for p in route_plans(city, city.screens[0]) for s in p.segments})[:1]
+    for n in range(10):
+        for m in _messages(condition_records(city, settings, T + n * 300_000, 50.0, one)):
+            assert ranker.add(m) == []
+    assert ranker.dropped_issues == 7
+
+
+def test_unknown_times_rank_last_with_unknown_advice() -> None:
+    entries = [{"route": "A", "now": {"travel_time_s": None, "level": None},
+                "forecast": [{"horizon_min": 15, "travel_time_s": None, "level": None}]},
+               {"route": "B", "now": {"travel_time_s": 300.0, "level": 2},
+                "forecast": [{"horizon_min": 15, "travel_time_s": 320.0, "level": 2}]},
+               {"route": "C", "now": {"travel_time_s": 330.0, "level": 2},
+                "forecast": [{"horizon_min": 15, "travel_time_s": 330.0, "level": 2}]}]
+    ranked = rank_routes(entries)
+    assert [(r["route"], r["advice"]) for r in ranked] == [
+        ("B", "take"), ("C", "alternative"), ("A", "unknown")]
+
+
+def test_publisher_writes_screen_messages_keyed_by_screen(city: City,
+                                                          settings: Settings) -> None:
+    bus = Bus(default_partitions=2)
+    publisher = ScreenPublisher(BusSink(bus), settings.topics.road_conditions)
+    message = {"screen": "VMS01", "issued_at": T, "routes": []}
+    publisher("condition", {"segment": "G0001"})  # not a screen message: ignored
+    publisher("screen", message)
+    consumer = bus.consumer(settings.topics.road_conditions, auto_offset_reset="earliest")
+    records = [r for rs in consumer.poll(timeout_ms=100).values() for r in rs]
+    assert [(r.key, orjson.loads(r.value), r.timestamp) for r in records] == [
+        (b"VMS01", message, T)]
