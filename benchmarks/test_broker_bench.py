@@ -21,9 +21,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from timing import Timed
 
-from flowcast.city import City, save_city
+from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.engine.loop import Engine
+from flowcast.formats.city_write import save_city
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
 from flowcast.ingest.stream import stream_simulation
 from flowcast.transport.kafka_client import make_consumer

@@ -10,15 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flowcast.city import (
-    ROAD_CLASSES,
-    Csr,
-    city_from_geojson,
-    city_to_geojson,
-    load_city,
-    save_city,
-)
+from flowcast.city import ROAD_CLASSES, Csr
 from flowcast.errors import CityFileError
+from flowcast.formats.city_read import city_from_geojson, load_city
+from flowcast.formats.city_write import city_to_geojson, save_city
 
 
 def _segment(sid: str, region: str = "R1", downstream: list[str] | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flowcast.city import City, city_from_geojson
+from flowcast.city import City
 from flowcast.cli.flags import parse_test_fraction
 from flowcast.config import Settings, load_settings
 from flowcast.engine.metrics import Metrics
@@ -33,6 +33,7 @@ from flowcast.evaluation.replay import (
 )
 from flowcast.evaluation.report import write_report
 from flowcast.evaluation.report_text import format_table
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import CITY_FILE, load_dataset
 from flowcast.ingest.dataset_source import road_series
 from flowcast.models.roads.artifact import record_backtest

@@ -10,12 +10,13 @@ from types import FrameType
 
 import click
 
-from flowcast.city import City, load_city
+from flowcast.city import City
 from flowcast.config import Settings, load_settings
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.model_holder import ModelHolder
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import load_city
 from flowcast.publish.roads.screens import ScreenPublisher
 from flowcast.serve.http import HttpServer, create_app
 from flowcast.serve.output_reader import OutputReader

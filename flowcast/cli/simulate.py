@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 
-from flowcast.city import City, load_city, save_city
+from flowcast.city import City
 from flowcast.cli.flags import parse_int
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import load_city
+from flowcast.formats.city_write import save_city
 from flowcast.formats.dataset import check_out_path
 
 DEFAULT_START = "2026-09-28T00:00"  # local time: three workdays, then National Day's golden week

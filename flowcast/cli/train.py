@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flowcast.city import City, city_from_geojson
+from flowcast.city import City
 from flowcast.cli.flags import parse_int
 from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.backtest import ROAD_BASELINES, Grid, validation_predictions
 from flowcast.evaluation.metrics import horizon_metrics, records
 from flowcast.evaluation.report_text import format_table
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import CITY_FILE, FlowDataset, load_dataset
 from flowcast.models.roads.artifact import check_out_dir, save_model
 from flowcast.models.roads.features import VARIABLES, FeatureSpec

@@ -29,29 +29,7 @@ from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
 from flowcast.kernels import spots as ks
 from flowcast.kernels.quality_params import QualityParams, sensor_parameters
-
-
-@dataclass
-class Window:
-    """Buckets ``first_bucket .. first_bucket + L - 1`` of some sensors, each array ``(n, L)``:
-    ``flow`` (vehicles per bucket), ``occupancy`` (0..1), ``speed`` (km/h) float32, imputed
-    where flagged (never NaN inside the history span; NaN with flags == NO_DATA and no IMPUTED
-    bit where the ring does not hold the bucket), ``flags`` uint8 quality bits, ``imputed``
-    uint8 per-variable codes (2 bits per variable, see :meth:`imputed_code`), ``count`` uint8
-    readings (saturating at 255)."""
-
-    first_bucket: int
-    flow: np.ndarray
-    occupancy: np.ndarray
-    speed: np.ndarray
-    flags: np.ndarray
-    imputed: np.ndarray
-    count: np.ndarray
-
-    def imputed_code(self, var: int) -> np.ndarray:
-        """``IMP_RAW / IMP_TEMPORAL / IMP_SPATIAL / IMP_FALLBACK`` of variable ``var``
-        (``history.FLOW / OCC / SPEED``), shape ``(n, L)``."""
-        return (self.imputed >> (2 * var)) & 3
+from flowcast.kernels.windows import SpotWindow, Window
 
 
 class History:
@@ -508,21 +486,6 @@ class SpotState:
         flags = np.empty((self.n_spots, length), np.uint8)
         ks.spot_read_window(self.history, end_bucket, vals, count, flags)
         return SpotWindow(end_bucket - length, vals[0], vals[1], vals[2], vals[3], count, flags)
-
-
-@dataclass
-class SpotWindow:
-    """Spot buckets ``first_bucket .. first_bucket + L - 1``, each array ``(K, L)``: as in
-    :class:`ClosedSpotBuckets`; buckets the ring does not hold read as NaN, count 0 and
-    ``SPOT_NO_DATA``."""
-
-    first_bucket: int
-    arrivals: np.ndarray
-    exits: np.ndarray
-    visitors: np.ndarray
-    peak: np.ndarray
-    count: np.ndarray
-    flags: np.ndarray
 
 
 def _utc_offset_min(city: City) -> int:

@@ -20,8 +20,9 @@ import pytest
 from engine_harness import check_condition_values, conditions_by_issue, quiet_simulator, small_city
 from kafka import KafkaAdminClient, KafkaConsumer
 
-from flowcast.city import City, save_city
+from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.formats.city_write import save_city
 from flowcast.ingest.stream import stream_simulation
 from flowcast.transport.sinks import KafkaSink
 from flowcast.transport.topics import create_topics, topic_specs

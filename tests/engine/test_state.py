@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowcast.city import city_from_geojson
 from flowcast.engine.state import QualityParams, RoadState, SpotState, Watermark
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.kernels import buckets as kb
 from flowcast.kernels import history as kh

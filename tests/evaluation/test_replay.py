@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowcast.city import city_from_geojson
 from flowcast.cli import main
 from flowcast.config import Settings
 from flowcast.engine.loop import Engine
@@ -31,6 +30,7 @@ from flowcast.engine.model_holder import ModelHolder
 from flowcast.engine.state import RoadState
 from flowcast.evaluation.replay import ReplaySpan, replay_settings, stream_through_engine
 from flowcast.evaluation.report import read_predictions
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset, load_dataset, save_dataset
 from flowcast.ingest.dataset_source import road_series
 from flowcast.ingest.simulator import generate_city, simulate_history

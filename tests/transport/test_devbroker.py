@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
-from flowcast import localkafka
 from flowcast.cli import main
 from flowcast.errors import FlowcastUserError
+from flowcast.transport import devbroker as localkafka
 from flowcast.transport.devbroker import (
     LocalKafka,
     LocalKafkaError,

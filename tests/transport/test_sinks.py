@@ -14,7 +14,7 @@ from kafka.future import Future
 from kafka.structs import TopicPartition
 from kafka_fixture import KafkaNames
 
-from flowcast.ingest import sinks
+from flowcast.transport import sinks
 from flowcast.transport.bus import Bus
 from flowcast.transport.kafka_client import make_consumer
 from flowcast.transport.sinks import BusSink, KafkaSink, RecordSink, SinkError

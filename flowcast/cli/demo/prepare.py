@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from flowcast.city import City, load_city, save_city
+from flowcast.city import City
+from flowcast.formats.city_read import load_city
+from flowcast.formats.city_write import save_city
 from flowcast.formats.dataset import save_dataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 

@@ -1,7 +1,8 @@
 """Generate a synthetic city registry around Haikou: roads, sensors, scenic spots, screens.
 
 The city is assembled as a GeoJSON FeatureCollection and read back through
-:func:`flowcast.city.city_from_geojson`, so a generated city is exactly as valid as a file.
+:func:`flowcast.formats.city_read.city_from_geojson`, so a generated city is exactly as valid as a
+file.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from flowcast.city import ROAD_CLASSES, City, city_from_geojson
+from flowcast.city import ROAD_CLASSES, City
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.ingest.simulator.network import Network, build_network, to_lonlat
 from flowcast.ingest.simulator.noise import CITY, rng_for
 from flowcast.ingest.simulator.places import Spots, make_screens, make_spots

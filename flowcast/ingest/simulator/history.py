@@ -17,8 +17,9 @@ import pandas as pd
 import xarray as xr
 from tqdm import tqdm
 
-from flowcast.city import ROAD_CLASSES, City, city_to_geojson
+from flowcast.city import ROAD_CLASSES, City
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_write import city_to_geojson
 from flowcast.formats.dataset import (
     ROAD_VARIABLES,
     SPOT_VARIABLES,

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flowcast.city import city_from_geojson
 from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset
 from flowcast.models.roads.forecaster import horizons_to_steps
 from flowcast.models.roads.training import TrainConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcast.city import load_city
+from flowcast.formats.city_read import load_city
 
 FLOWCAST = [sys.executable, "-m", "flowcast"]
 

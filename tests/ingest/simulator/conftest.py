@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowcast.city import City, city_from_geojson
+from flowcast.city import City
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowcast.city import ROAD_CLASSES, City, city_from_geojson, city_to_geojson
+from flowcast.city import ROAD_CLASSES, City
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import city_from_geojson
+from flowcast.formats.city_write import city_to_geojson
 from flowcast.ingest.simulator import generate_city
 from flowcast.ingest.simulator.network import M_PER_DEG_LAT, M_PER_DEG_LON
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowcast.city import load_city
 from flowcast.cli import main
 from flowcast.config import Settings
+from flowcast.formats.city_read import load_city
 from flowcast.formats.dataset import load_dataset
 from flowcast.ingest import stream
 from flowcast.ingest.simulator import Simulator

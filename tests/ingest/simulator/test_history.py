@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowcast.city import City, city_from_geojson
+from flowcast.city import City
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset, graph_of, load_dataset, save_dataset
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, simulate_history
 

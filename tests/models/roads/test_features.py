@@ -14,7 +14,8 @@ import pytest
 
 from flowcast import daytypes
 from flowcast.city import Csr
-from flowcast.engine.state import RoadState, Window
+from flowcast.engine.state import RoadState
+from flowcast.kernels.windows import Window
 from flowcast.formats.dataset import make_series_dataset
 from flowcast.ingest.simulator import Simulator, generate_city
 from flowcast.kernels import features as kf

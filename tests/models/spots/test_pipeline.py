@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from spot_harness import HORIZONS, spot_data
 
-from flowcast.city import city_to_geojson
 from flowcast.cli import main
+from flowcast.formats.city_write import city_to_geojson
 from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
 from flowcast.models.spots.forecaster import load_spot_model
 from flowcast.models.spots.pipeline import hours_from_data

@@ -13,9 +13,10 @@ import numpy as np
 import orjson
 import pytest
 
-from flowcast.city import City, city_from_geojson
+from flowcast.city import City
 from flowcast.config import AlertSettings, Settings, load_settings
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_read import city_from_geojson
 from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
 from flowcast.publish.spots.alerts import AlertTracker
 from flowcast.publish.spots.cap import (
