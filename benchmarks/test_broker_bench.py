@@ -73,7 +73,7 @@ def _drain(city: City, settings: Settings, readings: int) -> tuple[Engine, float
     consumer = make_consumer(settings.kafka, group_id=f"bench-{uuid.uuid4()}",
                              max_poll_records=settings.engine.poll_max_records,
                              fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
-    engine = Engine(city, settings, consumer, KafkaSink.connect(settings.kafka))
+    engine = Engine(city, settings, consumer, [KafkaSink.connect(settings.kafka)])
     engine.subscribe()
     deadline = time.monotonic() + 300
     first: tuple[float, float] | None = None
@@ -179,7 +179,7 @@ def test_live_close_to_ack_latency_and_lag(city: City, kafka_settings: Settings,
     producer = threading.Thread(target=produce, daemon=True)
     consumer = make_consumer(settings.kafka, group_id=f"live-{uuid.uuid4()}",
                              max_poll_records=settings.engine.poll_max_records)
-    engine = Engine(city, settings, consumer, KafkaSink.connect(settings.kafka))
+    engine = Engine(city, settings, consumer, [KafkaSink.connect(settings.kafka)])
     engine.subscribe()
     producer.start()
     max_lag = 0.0

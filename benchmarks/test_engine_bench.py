@@ -22,7 +22,7 @@ from flowcast.config import Settings
 from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
 from flowcast.ingest.stream import stream_simulation
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 
 N_SENSORS = 10_000
@@ -68,7 +68,7 @@ def _drain_engine(city: City, settings: Settings, bus: Bus) -> Engine:
     clock = _Clock(int((START + dt.timedelta(minutes=MINUTES)).timestamp() * 1000))
     consumer = bus.consumer(group_id=f"bench-{time.monotonic_ns()}", enable_auto_commit=False,
                             auto_offset_reset="earliest")
-    engine = Engine(city, settings, consumer, BusSink(bus), clock=clock)
+    engine = Engine(city, settings, consumer, [BusSink(bus)], clock=clock)
     engine.subscribe()
     quiet = 0
     while quiet < 2:

@@ -19,7 +19,7 @@ import json, os, sys
 import psutil
 from flowcast.config import Settings
 from flowcast.engine.loop import Engine
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 from flowcast.ingest.simulator import generate_city
 import flowcast.transport.kafka_client, lightgbm, pyarrow  # everything `flowcast run` loads
@@ -36,7 +36,7 @@ consumer = bus.consumer(group_id="m")
 tps = [TopicPartition(t, p) for t in (settings.topics.road_readings,
        settings.topics.spot_readings) for p in range(settings.topics.partitions)]
 consumer.assign(tps)
-engine = Engine(city, settings, consumer, BusSink(bus))
+engine = Engine(city, settings, consumer, [BusSink(bus)])
 engine.assign(tps)
 state_bytes = 0
 for w in engine.workers.values():

@@ -17,17 +17,12 @@ import numpy as np
 import pytest
 
 from flowcast.city import Csr
-from flowcast.engine.state import RoadState
+from flowcast.engine.road_state import RoadState
 from flowcast.kernels import features as kf
-from flowcast.models.roads.features import (
-    STATIC_NAMES,
-    FeatureHistory,
-    FeatureSpec,
-    kernel_inputs,
-    live_history,
-    live_matrix,
-    training_matrix,
-)
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import STATIC_NAMES, FeatureSpec
+from flowcast.models.roads.live_features import live_history, live_matrix
+from flowcast.models.roads.matrices import kernel_inputs, training_matrix
 
 N_LIVE = 10_000
 T_LIVE = 2 * 288  # two days of 5-minute buckets

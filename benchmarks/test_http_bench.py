@@ -35,8 +35,8 @@ from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.engine.metrics import Metrics
 from flowcast.ingest.simulator import generate_city
-from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
 from flowcast.publish.roads.screens import ScreenRanker
+from flowcast.publish.spots.forecasts import SpotForecasts, spot_forecast_messages
 from flowcast.serve.http import HttpServer, create_app
 from flowcast.serve.view import LiveView
 

@@ -25,6 +25,7 @@ from flowcast.evaluation.daily_backtest import backtest_daily, block_scheme
 from flowcast.evaluation.metrics import horizon_metrics
 from flowcast.evaluation.report import write_report
 from flowcast.evaluation.report_text import format_table
+from flowcast.models.calendar import DAY_S
 from flowcast.models.daily import forecaster as da
 from flowcast.models.daily.data import data_hash, read_daily_csv
 
@@ -111,10 +112,10 @@ def test_jiuzhaigou_paper_protocol(tmp_path: Path) -> None:
             "protocol": "train time_idx <= 440 (2021-06-14), test the last 90 days",
             "paper_block_scheme": json.loads(blocks.reset_index().to_json(orient="records"))}
     files = write_report(tmp_path / "report", paper, title="Jiuzhaigou daily arrivals",
-                         meta=meta, timezone=da.DEFAULT_TIMEZONE, interval_s=da.DAY_S,
+                         meta=meta, timezone=da.DEFAULT_TIMEZONE, interval_s=DAY_S,
                          model="lightgbm")
     print()
-    print(format_table(rolling, model="lightgbm", interval_s=da.DAY_S))
+    print(format_table(rolling, model="lightgbm", interval_s=DAY_S))
     print(side_by_side(rolling, blocks))
 
     doc = json.loads(files.metrics_json.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from flowcast.city import Csr
-from flowcast.engine.state import RoadState
+from flowcast.engine.road_state import RoadState
 from flowcast.ingest.readings import RoadBatch
 from flowcast.kernels import buckets as kb
 

@@ -29,11 +29,12 @@ import pytest
 import xarray as xr
 
 from flowcast.city import Csr
-from flowcast.engine.state import History
+from flowcast.engine.road_history import History
 from flowcast.formats.dataset import load_dataset, save_dataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 from flowcast.kernels import history as kh
-from flowcast.models.roads.features import FeatureHistory, FeatureSpec
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.forecaster import RoadForecaster, live_rows, predict_live
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
@@ -145,7 +146,7 @@ def test_live_forecast_cycle_10k_sensors(benchmark: Any, history: FeatureHistory
     x = live_rows(model, state.window, anchor, **kwargs)
     features_ms = (time.perf_counter() - began) * 1e3
     began = time.perf_counter()
-    model.predict(x, threads=threads)
+    model.predict_rows(x, threads=threads)
     predict_ms = (time.perf_counter() - began) * 1e3
     out = benchmark(predict_live, model, state.window, anchor, threads=threads, **kwargs)
     assert out.y.shape == (N_SENSORS, len(HORIZONS)) and np.isfinite(out.y).all()

@@ -27,12 +27,12 @@ import pandas as pd
 import pytest
 
 from flowcast.cli import main
-from flowcast.evaluation.backtest import ROAD_BASELINES
+from flowcast.evaluation.prediction_rows import ROAD_BASELINES
 from flowcast.evaluation.report import read_predictions
 from flowcast.formats.dataset import save_dataset
 from flowcast.ingest.csv.importer import read_csv_dataset
 from flowcast.ingest.csv.options import ImportOptions
-from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 SZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "sz-taxi"

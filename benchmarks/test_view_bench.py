@@ -3,7 +3,7 @@
 latest per segment, rank the guidance screens, tell the listeners), and what ranking the
 screens costs per issue time (:class:`flowcast.publish.roads.screens.ScreenRanker`).
 
-The messages are the engine's own: :func:`flowcast.publish.messages.road_condition_messages`
+The messages are the engine's own: :func:`flowcast.publish.roads.conditions.road_condition_messages`
 on a :class:`RoadConditions` of every segment of ``generate_city(11_000, 5, seed=3)`` (10,072
 segments, 2 guidance screens with 3 routes each), with speeds around each road's free flow,
 P10/P90 intervals, trends and confidence as the road cycle computes them. Every round is a new
@@ -26,7 +26,7 @@ from timing import Timed
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.ingest.simulator import generate_city
-from flowcast.publish.messages import RoadConditions, road_condition_messages
+from flowcast.publish.roads.conditions import RoadConditions, road_condition_messages
 from flowcast.publish.roads.levels import band_table, levels, travel_times_s
 from flowcast.publish.roads.outlook import confidence, trends
 from flowcast.publish.roads.screens import ScreenRanker

@@ -2,14 +2,14 @@
 
 The file has one table per section (``[kafka]``, ``[topics]``, ``[time]``, ...). Any setting can
 be overridden from the environment as ``FLOWCAST_<SECTION>_<KEY>`` in upper case, e.g.
-``FLOWCAST_KAFKA_BOOTSTRAP=127.0.0.1:9092`` or ``FLOWCAST_TIME_ROAD_BUCKET_S=600``. Precedence,
+``FLOWCAST_KAFKA_BOOTSTRAP=127.0.0.1:9092`` or ``FLOWCAST_TIME_ROAD_BUCKET_S=600`` (read by
+pydantic-settings; lists as JSON, ``FLOWCAST_LEVELS_ARTERIAL=[45, 30, 20, 15]``). Precedence,
 lowest to highest: defaults, the file, the environment, command-line flags.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import EnvSettingsSource
+from pydantic_settings.sources.utils import parse_env_vars
 
 from flowcast.errors import FlowcastUserError
 
@@ -221,21 +224,21 @@ def load_settings(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
     """Load settings from ``path`` (default: ``./flowcast.toml`` if present), then the
-    environment, then ``overrides`` (``{"kafka": {"bootstrap": ...}}``, from CLI flags).
+    environment (``os.environ`` unless ``environ`` is given), then ``overrides``
+    (``{"kafka": {"bootstrap": ...}}``, from CLI flags; None values are left out).
 
     Raises :class:`FlowcastUserError` naming the file and the setting on any invalid value.
     """
-    data: dict[str, dict[str, Any]] = {}
+    data: dict[str, Any] = {}
     source = "defaults"
     if path is None and Path(DEFAULT_CONFIG_FILE).exists():
         path = DEFAULT_CONFIG_FILE
     if path is not None:
         data = _read_toml(Path(path))
         source = str(path)
-    for section, values in _env_overrides(os.environ if environ is None else environ).items():
-        data.setdefault(section, {}).update(values)
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    _merge(data, _EnvironmentSource(os.environ if environ is None else environ)())
+    _merge(data, {section: {k: v for k, v in values.items() if v is not None}
+                  for section, values in (overrides or {}).items()})
     try:
         return Settings.model_validate(data)
     except ValidationError as err:
@@ -246,7 +249,7 @@ def load_settings(
         ) from None
 
 
-def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -257,29 +260,43 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise FlowcastUserError(f"config file {path} is not valid TOML: {err}") from None
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    sections = sorted(Settings.model_fields, key=len, reverse=True)
-    out: dict[str, dict[str, Any]] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        rest = name[len(ENV_PREFIX):].lower()
-        for section in sections:
-            if rest.startswith(section + "_"):
-                key = rest[len(section) + 1:]
-                if key in Settings.model_fields[section].annotation.model_fields:
-                    out.setdefault(section, {})[key] = _parse_env_value(raw)
-                break
-    return out
+def _merge(data: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """Lay ``layer``'s ``{section: {key: value}}`` over ``data``, key by key."""
+    for section, values in layer.items():
+        below = data.get(section)
+        both = isinstance(below, dict) and isinstance(values, Mapping)
+        data[section] = {**below, **values} if both else values
 
 
+class _EnvironmentSource(EnvSettingsSource):
+    """pydantic-settings' reader of ``FLOWCAST_<SECTION>_<KEY>`` variables (one ``_`` between
+    the section and the key; keys keep theirs), over a given mapping. Lists and tables are JSON
+    (``[65, 50, 35, 20]``); scalars stay text for validation to convert. Variables that name
+    no setting are ignored, as are names whose prefix is not upper case."""
 
-def _parse_env_value(raw: str) -> Any:
-    """Lists and tables are written as JSON (``[65, 50, 35, 20]``); scalars stay text and
-    pydantic converts them to the setting's type."""
-    if raw.lstrip().startswith(("[", "{")):
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+        super().__init__(Settings, case_sensitive=False, env_prefix=ENV_PREFIX,  # type: ignore[arg-type]
+                         env_nested_delimiter="_", env_nested_max_split=1)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Nothing for a whole section: ``FLOWCAST_KAFKA`` alone names no setting, so each
+        section is read key by key."""
+        return None, field_name, False
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """JSON for lists and tables; text that is not JSON is left for validation to refuse
+        with the setting's name."""
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
+
+    def __call__(self) -> dict[str, Any]:
+        """``{section: {key: text or decoded JSON}}`` of the variables that name a setting."""
+        return {section: {key: value for key, value in values.items()
+                          if key in Settings.model_fields[section].annotation.model_fields}
+                for section, values in super().__call__().items()}

@@ -1,8 +1,8 @@
 """Real-Kafka fixtures, imported by ``tests/conftest.py``.
 
 - ``kafka_bootstrap`` (session): ``HOST:PORT`` of a real broker. ``FLOWCAST_KAFKA_BOOTSTRAP`` if
-  set (it must answer), else a :class:`flowcast.transport.devbroker.LocalKafka` started once per
-  session.
+  set (it must answer), else a :class:`flowcast.transport.devbroker.process.LocalKafka` started
+  once per session.
   A broker that cannot be reached or started FAILS the tests that need it, with the broker's
   log tail; it never skips (in CI or elsewhere). Deselect with ``-m "not kafka"``.
 - ``kafka_admin`` (session): a :class:`kafka.KafkaAdminClient` on that broker.
@@ -28,7 +28,8 @@ from kafka.errors import KafkaError
 
 from flowcast.config import KafkaSettings, Settings, TopicSettings
 from flowcast.errors import FlowcastUserError
-from flowcast.transport.devbroker import LocalKafka, LocalKafkaError
+from flowcast.transport.devbroker.logs import LocalKafkaError
+from flowcast.transport.devbroker.process import LocalKafka
 from flowcast.transport.kafka_client import admin_client, wait_for_broker
 
 BOOTSTRAP_ENV = "FLOWCAST_KAFKA_BOOTSTRAP"

@@ -17,17 +17,13 @@ from flowcast.config import Settings
 from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import Simulator, generate_city
 from flowcast.ingest.stream import stream_simulation
-from flowcast.publish.messages import (
-    RoadConditions,
-    SpotForecasts,
-    road_condition_messages,
-    spot_forecast_messages,
-)
+from flowcast.publish.roads.conditions import RoadConditions, road_condition_messages
 from flowcast.publish.roads.levels import band_table, levels, travel_times_s
 from flowcast.publish.spots.alerts import AlertTracker
 from flowcast.publish.spots.cap import CapAlert
-from flowcast.publish.spots.saturation import SaturationCycle
-from flowcast.transport.bus import Bus
+from flowcast.publish.spots.forecasts import SpotForecasts, spot_forecast_messages
+from flowcast.publish.spots.saturation_cycle import SaturationCycle
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -65,7 +61,7 @@ class LiveCity:
         """Stream ``hours`` of readings and publish their outputs."""
         consumer = self.bus.consumer(group_id="engine", enable_auto_commit=False,
                                      auto_offset_reset="earliest")
-        self.engine = Engine(self.city, self.settings, consumer, BusSink(self.bus),
+        self.engine = Engine(self.city, self.settings, consumer, [BusSink(self.bus)],
                              clock=self.clock)
         self.engine.subscribe()
         return self.advance(hours * 60)

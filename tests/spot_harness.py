@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from flowcast.city import City
-from flowcast.engine.state import SpotState
+from flowcast.engine.spot_state import SpotState
 from flowcast.ingest.simulator import FaultConfig, SimulatorConfig, generate_city
 from flowcast.ingest.simulator.history import simulate_history
 from flowcast.models.roads.training import TrainConfig

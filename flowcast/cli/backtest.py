@@ -17,32 +17,30 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flowcast.cli.flags import parse_int, parse_test_fraction
-from flowcast.cli.train import (
-    DEFAULT_HORIZONS,
-    check_horizon_fits,
-    dataset_city,
-    horizon_steps,
-    iso_bucket,
-    load_roads,
-    model_settings,
-)
+from flowcast.cli.flags import LEARNING_RATE, TEST_FRACTION, WholeNumber
+from flowcast.cli.train import DEFAULT_HORIZONS, horizon_steps, model_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.backtest import (
-    PROTOCOLS,
-    ROAD_BASELINES,
     BacktestResult,
     BacktestSetup,
     backtest_roads,
-    plan_folds,
     result_meta,
 )
-from flowcast.evaluation.metrics import TGCN_PROTOCOL, horizon_metrics, records
+from flowcast.evaluation.folds import PROTOCOLS, plan_folds
+from flowcast.evaluation.metrics import TGCN_PROTOCOL, horizon_metrics
+from flowcast.evaluation.prediction_rows import ROAD_BASELINES
 from flowcast.evaluation.report import write_report
 from flowcast.evaluation.report_text import format_table
+from flowcast.evaluation.road_dataset import (
+    check_horizon_fits,
+    dataset_city,
+    iso_bucket,
+    load_roads,
+)
+from flowcast.evaluation.summary import records
 from flowcast.formats.dataset import load_dataset
 from flowcast.models.roads.artifact import load_model, read_model_json, record_backtest
-from flowcast.models.roads.features import VARIABLES, FeatureSpec
+from flowcast.models.roads.feature_spec import VARIABLES, FeatureSpec
 from flowcast.models.roads.forecaster import MODEL_NAME, RoadForecaster
 from flowcast.models.roads.training import TrainConfig, data_hash
 
@@ -53,9 +51,9 @@ from flowcast.models.roads.training import TrainConfig, data_hash
 @click.option("--model", "model_dir", metavar="MODEL_DIR",
               help="Backtest this model's spec and settings (retrained per fold), or the model "
                    "itself when its training ended before the test span.")
-@click.option("--test-fraction", metavar="F",
+@click.option("--test-fraction", metavar="F", type=TEST_FRACTION, default=0.2,
               help="Share of the data at the end that is tested (default 0.2).")
-@click.option("--folds", metavar="K",
+@click.option("--folds", metavar="K", type=WholeNumber(min=1), default=1,
               help="Rolling origins: cut the test span into K folds, each with a model trained "
                    "on everything before it (default 1: a single split).")
 @click.option("--horizons", metavar="MIN,...",
@@ -73,13 +71,17 @@ from flowcast.models.roads.training import TrainConfig, data_hash
 @click.option("--raw-history", is_flag=True,
               help="Models read the dataset as stored, not the history the engine builds from "
                    "it (quality flags and imputation, as the model is served).")
-@click.option("--stride", metavar="N", help="Every N-th time as a training row.")
-@click.option("--sensors", metavar="N", help="Train on a random sample of N sensors.")
-@click.option("--max-trees", metavar="N", help="At most N boosting rounds per booster.")
-@click.option("--learning-rate", metavar="R", help="LightGBM learning rate.")
-@click.option("--threads", metavar="N", help="LightGBM threads (default: LightGBM's choice).")
+@click.option("--stride", metavar="N", type=WholeNumber(min=1),
+              help="Every N-th time as a training row.")
+@click.option("--sensors", metavar="N", type=WholeNumber(min=1),
+              help="Train on a random sample of N sensors.")
+@click.option("--max-trees", metavar="N", type=WholeNumber(min=1),
+              help="At most N boosting rounds per booster.")
+@click.option("--learning-rate", metavar="R", type=LEARNING_RATE, help="LightGBM learning rate.")
+@click.option("--threads", metavar="N", type=WholeNumber(min=0),
+              help="LightGBM threads (default: LightGBM's choice).")
 def backtest(dataset: Path, report: str | None, model_dir: str | None,
-             test_fraction: str | None, folds: str | None, horizons: str | None, protocol: str,
+             test_fraction: float, folds: int, horizons: str | None, protocol: str,
              target: str | None, quantiles: bool | None, zero_is_missing: bool | None,
              raw_history: bool, stride: str | None, sensors: str | None, max_trees: str | None,
              learning_rate: str | None, threads: str | None) -> None:
@@ -100,11 +102,8 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     if protocol not in PROTOCOLS:
         raise FlowcastUserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got "
                                 f"{protocol!r}")
-    fraction = parse_test_fraction(test_fraction)
-    n_folds = parse_int("--folds", folds, 1) or 1
-    overrides = {"stride": parse_int("--stride", stride, None),
-                 "max_sensors": parse_int("--sensors", sensors, None),
-                 "threads": parse_int("--threads", threads, None, minimum=0),
+    fraction, n_folds = test_fraction, folds
+    overrides = {"stride": stride, "max_sensors": sensors, "threads": threads,
                  "quantiles": quantiles, "zero_is_missing": zero_is_missing,
                  **model_settings(max_trees, learning_rate)}
     doc = read_model_json(Path(model_dir)) if model_dir is not None else None

@@ -8,14 +8,10 @@ from types import FrameType
 
 import click
 
-from flowcast.errors import FlowcastUserError
-from flowcast.transport.devbroker import (
-    KAFKA_VERSION,
-    LocalKafka,
-    LocalKafkaError,
-    cache_dir,
-    jars_ready,
-)
+from flowcast.cli.flags import WholeNumber
+from flowcast.transport.devbroker.jars import KAFKA_VERSION, cache_dir, jars_ready
+from flowcast.transport.devbroker.logs import LocalKafkaError
+from flowcast.transport.devbroker.process import LocalKafka
 
 
 class _Stop(Exception):
@@ -24,15 +20,16 @@ class _Stop(Exception):
 
 @click.command("broker")
 @click.option("--port", metavar="P",
+              type=WholeNumber(min=1, max=65535, expects="a TCP port number (1-65535)"),
               help="Client port on 127.0.0.1 (default: a free one, printed at start).")
 @click.option("--data-dir", metavar="DIR",
               help="Keep the broker's data here across restarts (default: a temporary "
                    "directory removed at exit).")
 @click.option("--heap", metavar="SIZE", default="1g", show_default=True,
               help="JVM heap (-Xmx) of the broker.")
-def broker(port: str | None, data_dir: str | None, heap: str) -> None:
+def broker(port: int | None, data_dir: str | None, heap: str) -> None:
     """Start a local Kafka broker, print its bootstrap address, run until Ctrl-C or SIGTERM."""
-    kafka = LocalKafka(_port(port), Path(data_dir) if data_dir else None, heap=heap)
+    kafka = LocalKafka(port, Path(data_dir) if data_dir else None, heap=heap)
     if not jars_ready():
         click.echo(f"fetching Kafka {KAFKA_VERSION}'s jars with Maven into "
                    f"{cache_dir()} (first run only, about 45 MB)...", err=True)
@@ -59,11 +56,3 @@ def broker(port: str | None, data_dir: str | None, heap: str) -> None:
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
-
-
-def _port(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise FlowcastUserError(f"--port must be a TCP port number (1-65535), got {text!r}")
-    return int(text)

@@ -6,7 +6,6 @@ streaming path actually produced (``flowcast/evaluation/replay.py``, ``docs/repl
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -16,24 +15,20 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.city import City
-from flowcast.cli.flags import parse_test_fraction
+from flowcast.cli.flags import TEST_FRACTION
 from flowcast.config import Settings, load_settings
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.model_holder import ModelHolder
 from flowcast.errors import FlowcastUserError
-from flowcast.evaluation.backtest import ROAD_BASELINES, plan_folds
-from flowcast.evaluation.metrics import horizon_metrics, records
-from flowcast.evaluation.replay import (
-    ReplayResult,
-    ReplaySpan,
-    replay_meta,
-    replay_roads,
-    replay_settings,
-    span_between,
-)
+from flowcast.evaluation.folds import plan_folds
+from flowcast.evaluation.metrics import horizon_metrics
+from flowcast.evaluation.prediction_rows import ROAD_BASELINES
+from flowcast.evaluation.replay import ReplayResult, replay_meta, replay_roads
+from flowcast.evaluation.replay_plan import ReplaySpan, replay_settings, span_between
 from flowcast.evaluation.report import write_report
 from flowcast.evaluation.report_text import format_table
-from flowcast.formats.city_read import city_from_geojson
+from flowcast.evaluation.road_dataset import dataset_city
+from flowcast.evaluation.summary import records
 from flowcast.formats.dataset import CITY_FILE, load_dataset
 from flowcast.ingest.dataset_source import road_series
 from flowcast.models.roads.artifact import record_backtest
@@ -46,7 +41,7 @@ from flowcast.models.roads.training import data_hash
 @click.option("--model", "model_dir", metavar="MODEL_DIR",
               help="The road model the engine serves (required).")
 @click.option("--report", metavar="DIR", help="Report directory to write (required).")
-@click.option("--test-fraction", metavar="F",
+@click.option("--test-fraction", metavar="F", type=TEST_FRACTION,
               help="Score the forecasts issued in the last F of the data, like 'flowcast "
                    "backtest' (default 0.2).")
 @click.option("--from", "start", metavar="ISO",
@@ -58,7 +53,7 @@ from flowcast.models.roads.training import data_hash
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar.")
 def replay(dataset: Path, model_dir: str | None, report: str | None,
-           test_fraction: str | None, start: str | None, until: str | None,
+           test_fraction: float | None, start: str | None, until: str | None,
            config: Path | None, progress: bool) -> None:
     """Stream DATASET through the streaming engine in event time, as fast as it goes, and
     score the road conditions it published against the data.
@@ -81,7 +76,8 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
     settings = load_settings(config)
     roads, city = _load(dataset)
     interval = int(roads.attrs["interval_s"])
-    holder = ModelHolder(model_dir, bucket_s=interval, metrics=Metrics(), check_every_s=math.inf)
+    holder = ModelHolder.roads(model_dir, bucket_s=interval, metrics=Metrics(),
+                               check_every_s=math.inf)
     model = holder.current()
     assert model is not None  # a required holder raised otherwise
     settings = replay_settings(settings, interval, model)
@@ -90,7 +86,8 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
     if start is not None or until is not None:
         span = span_between(times, interval, model.spec.min_history, start, until, timezone)
     else:
-        span = _fraction_span(len(times), model, interval, parse_test_fraction(test_fraction))
+        fraction = 0.2 if test_fraction is None else test_fraction
+        span = _fraction_span(len(times), model, interval, fraction)
     series = road_series(roads, city)
     _in_sample_note(model, times, span)
     click.echo(f"replaying {dataset} through the engine: model {model.version}, "
@@ -115,11 +112,8 @@ def _load(path: Path) -> tuple[xr.Dataset, City]:
         raise FlowcastUserError(f"dataset {path} has no {CITY_FILE}; the engine needs the "
                                 f"city's sensors, segments and regions: copy the city file "
                                 f"to {path / CITY_FILE}")
-    try:
-        document = json.loads(data.city_geojson)
-    except json.JSONDecodeError as err:
-        raise FlowcastUserError(f"{path / CITY_FILE} is not valid JSON: {err}") from None
-    city = city_from_geojson(document, source=str(path / CITY_FILE))
+    city = dataset_city(data, path)
+    assert city is not None  # the dataset has a city file
     return data.roads, city
 
 

@@ -10,17 +10,13 @@ from types import FrameType
 
 import click
 
-from flowcast.city import City
-from flowcast.config import Settings, load_settings
+from flowcast.config import load_settings
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.model_holder import ModelHolder
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.city_read import load_city
-from flowcast.publish.roads.screens import ScreenPublisher
-from flowcast.serve.http import HttpServer, create_app
-from flowcast.serve.output_reader import OutputReader
-from flowcast.serve.view import LiveView
+from flowcast.serve.service import Service
 from flowcast.transport.kafka_client import make_consumer
 from flowcast.transport.readback import kafka_alerts_reader
 from flowcast.transport.sinks import KafkaSink
@@ -65,7 +61,7 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     if city.n_sensors == 0 and city.n_spots == 0:
         raise FlowcastUserError(f"{city_file} has no sensors and no spots; nothing to run")
     metrics = Metrics()
-    models = (ModelHolder(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics)
+    models = (ModelHolder.roads(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics)
               if model_dir else None)
     consumer = make_consumer(settings.kafka, group_id=settings.kafka.group_id,
                              max_poll_records=settings.engine.poll_max_records,
@@ -74,7 +70,7 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     # a spot partition taken over reads the compacted alerts topic back: the topic, not the
     # replayed forecasts, says which alerts are active
     alerts = kafka_alerts_reader(settings.kafka, settings.topics.spot_alerts)
-    engine = Engine(city, settings, consumer, sink, metrics=metrics, models=models,
+    engine = Engine(city, settings, consumer, [sink], metrics=metrics, models=models,
                     alerts_reader=alerts)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -83,38 +79,21 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     click.echo(f"flowcast run: {city.name}, {city.n_sensors} sensors, {city.n_spots} spots, "
                f"{model_text}; group {settings.kafka.group_id} at {settings.kafka.bootstrap}",
                err=True)
-    served = _serve(city, settings, metrics, engine) if port is not None else None
+    service = None
+    if port is not None:
+        # the live view reads every output partition, on its own consumer without a group
+        service = Service.start(city, settings, make_consumer(settings.kafka, group_id=None),
+                                metrics=metrics, engine_ready=engine.ready.is_set)
+        url = service.url
+        click.echo(f"flowcast run: serving {url}/screen (guidance screen), {url}/bureau "
+                   f"(bureau), {url}/api/conditions (API), {url}/metrics", err=True)
     try:
         _run_with_status(engine, stop, status_every)
     finally:
-        if served is not None:
-            served[0].stop()
-            served[1].stop()
+        if service is not None:
+            service.close()
     sink.close()
     click.echo("flowcast run: stopped; offsets committed, left the group", err=True)
-
-
-def _serve(city: City, settings: Settings, metrics: Metrics,
-           engine: Engine) -> tuple[HttpServer, OutputReader]:
-    """Start the live view (all output partitions, on its own consumer without a group) and the
-    HTTP server; print the URLs. Ready once the engine or the view has outputs."""
-    view = LiveView(city, settings)
-    # the guidance-screen rankings also go to the conditions topic, keyed by screen id (a
-    # repeat from a second serving process is the same message under the same key)
-    view.add_listener(ScreenPublisher(KafkaSink.connect(settings.kafka),
-                                      settings.topics.road_conditions))
-    reader = OutputReader(make_consumer(settings.kafka, group_id=None), view, settings).start()
-    app = create_app(view, settings, metrics=metrics,
-                     ready=lambda: engine.ready.is_set() or view.ready.is_set())
-    server = HttpServer(app, settings.http.host, settings.http.port)
-    try:
-        url = server.start()
-    except BaseException:
-        reader.stop()
-        raise
-    click.echo(f"flowcast run: serving {url}/screen (guidance screen), {url}/bureau (bureau), "
-               f"{url}/api/conditions (API), {url}/metrics", err=True)
-    return server, reader
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

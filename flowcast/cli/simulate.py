@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 
 from flowcast.city import City
-from flowcast.cli.flags import parse_int
+from flowcast.cli.flags import Number, WholeNumber
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.city_read import load_city
 from flowcast.formats.city_write import save_city
@@ -44,30 +43,31 @@ class Request:
 
 @click.command("simulate")
 @click.option("--city", "city_file", metavar="CITY", help="City registry (GeoJSON) to simulate.")
-@click.option("--sensors", metavar="N",
+@click.option("--sensors", metavar="N", type=WholeNumber(min=1),
               help=f"Generate a city with N road sensors (default {DEFAULT_SENSORS}).")
-@click.option("--spots", metavar="K",
+@click.option("--spots", metavar="K", type=WholeNumber(min=1),
               help=f"Generated city: K scenic spots (default {DEFAULT_SPOTS}).")
 @click.option("--city-out", metavar="CITY", help="Save the generated city registry here.")
 @click.option("--start", metavar="ISO",
               help="Start, ISO 8601; without an offset it is the city's local time "
                    f"(default {DEFAULT_START} for --out, now for --kafka).")
-@click.option("--days", metavar="D",
+@click.option("--days", metavar="D", type=Number(min=0, max=3660, min_open=True),
               help=f"Days to simulate (default {DEFAULT_DAYS:g} for --out; for --kafka, "
                    "until stopped).")
-@click.option("--seed", metavar="S", default="0", show_default=True,
-              help="Random seed (non-negative integer); same seed, same data.")
+@click.option("--seed", metavar="S", type=WholeNumber(min=0), default=0, show_default=True,
+              help="Random seed; same seed, same data.")
 @click.option("--out", metavar="DATASET", help="Write a history dataset to this directory.")
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
 @click.option("--kafka", metavar="BOOTSTRAP", help="Stream live readings into this Kafka.")
 @click.option("--speedup", metavar="X",
+              type=Number(min=0, expects="0 (as fast as possible) or a positive number"),
               help="--kafka pacing: 1 real time (default), X times faster, 0 as fast as it can.")
 @click.option("--format", "fmt", metavar="json|arrow",
               help="--kafka encoding: one JSON record per reading, or Arrow batch frames "
                    "(default arrow).")
-def simulate(city_file: str | None, sensors: str | None, spots: str | None,
-             city_out: str | None, start: str | None, days: str | None, seed: str,
-             out: str | None, force: bool, kafka: str | None, speedup: str | None,
+def simulate(city_file: str | None, sensors: int | None, spots: int | None,
+             city_out: str | None, start: str | None, days: float | None, seed: int,
+             out: str | None, force: bool, kafka: str | None, speedup: float | None,
              fmt: str | None) -> None:
     """Simulate a city's road detectors and scenic-spot gates.
 
@@ -92,11 +92,12 @@ def simulate(city_file: str | None, sensors: str | None, spots: str | None,
 # ----- validation ------------------------------------------------------------------------
 
 
-def _validate(city_file: str | None, sensors: str | None, spots: str | None,
-              city_out: str | None, start: str | None, days: str | None, seed: str,
-              out: str | None, force: bool, kafka: str | None, speedup: str | None,
+def _validate(city_file: str | None, sensors: int | None, spots: int | None,
+              city_out: str | None, start: str | None, days: float | None, seed: int,
+              out: str | None, force: bool, kafka: str | None, speedup: float | None,
               fmt: str | None) -> Request:
-    """Check the flags' combination and values; every problem is one FlowcastUserError."""
+    """Check the flags' combination (click checked each number); every problem is one
+    FlowcastUserError."""
     if out is None and kafka is None:
         raise FlowcastUserError("say where the simulation goes: --out DATASET (history on "
                                 "disk) or --kafka BOOTSTRAP (live stream)")
@@ -115,16 +116,16 @@ def _validate(city_file: str | None, sensors: str | None, spots: str | None,
                                 "--city-out generate a new one, so use one or the other")
     request = Request(
         city_file=Path(city_file) if city_file is not None else None,
-        sensors=parse_int("--sensors", sensors, DEFAULT_SENSORS),
-        spots=parse_int("--spots", spots, DEFAULT_SPOTS),
+        sensors=DEFAULT_SENSORS if sensors is None else sensors,
+        spots=DEFAULT_SPOTS if spots is None else spots,
         city_out=Path(city_out) if city_out is not None else None,
         start=start,
-        days=_days(days, DEFAULT_DAYS if out is not None else None),
-        seed=_seed(seed),
+        days=DEFAULT_DAYS if days is None and out is not None else days,
+        seed=seed,
         out=Path(out) if out is not None else None,
         force=force,
         kafka=kafka,
-        speedup=_speedup(speedup),
+        speedup=1.0 if speedup is None else speedup,
         fmt=_format(fmt),
     )
     if start is not None:
@@ -132,42 +133,6 @@ def _validate(city_file: str | None, sensors: str | None, spots: str | None,
     if request.out is not None:
         check_out_path(request.out, force)
     return request
-
-
-def _days(text: str | None, default: float | None) -> float | None:
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise FlowcastUserError(f"--days must be a number of days, got {text!r}") from None
-    if not 0 < value <= 3660 or not math.isfinite(value):
-        raise FlowcastUserError(f"--days must be more than 0 and at most 3660, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise FlowcastUserError(f"--seed must be a non-negative whole number, got {text!r}") \
-            from None
-    if value < 0:
-        raise FlowcastUserError(f"--seed must be a non-negative whole number, got {value}")
-    return value
-
-
-def _speedup(text: str | None) -> float:
-    if text is None:
-        return 1.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value >= 0 and math.isfinite(value)):
-        raise FlowcastUserError(f"--speedup must be 0 (as fast as possible) or a positive "
-                                f"number, got {text!r}")
-    return value
 
 
 def _format(text: str | None) -> str:

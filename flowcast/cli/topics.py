@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 from kafka import KafkaAdminClient
 
+from flowcast.cli.flags import Number, WholeNumber
 from flowcast.config import Settings, load_settings
-from flowcast.errors import FlowcastUserError
 from flowcast.transport.kafka_client import admin_client
 from flowcast.transport.topics import (
     TopicInfo,
@@ -20,6 +18,7 @@ from flowcast.transport.topics import (
 )
 
 DEFAULT_TIMEOUT_S = 10.0
+POSITIVE_NUMBER = Number(min=0, min_open=True, expects="a positive number")
 
 _kafka_option = click.option(
     "--kafka", "bootstrap", metavar="BOOTSTRAP",
@@ -28,7 +27,8 @@ _kafka_option = click.option(
 _config_option = click.option(
     "--config", "config_file", metavar="FILE", help="Settings file (default ./flowcast.toml).")
 _timeout_option = click.option(
-    "--timeout", metavar="SECONDS", default=str(DEFAULT_TIMEOUT_S), show_default=True,
+    "--timeout", metavar="SECONDS", type=POSITIVE_NUMBER,
+    default=DEFAULT_TIMEOUT_S, show_default=True,
     help="How long to wait for the broker to answer.")
 
 
@@ -40,27 +40,25 @@ def topics() -> None:
 @topics.command("create", short_help="Create flowcast's six topics (idempotent).")
 @_kafka_option
 @click.option("--partitions", metavar="N",
+              type=WholeNumber(min=1, expects="a positive whole number"),
               help="Partitions per topic (default topics.partitions, 6).")
-@click.option("--retention-hours", metavar="H",
+@click.option("--retention-hours", metavar="H", type=POSITIVE_NUMBER,
               help="Retention of the time-kept topics (default topics.retention_hours, 216).")
-@click.option("--deadletter-retention-hours", metavar="H",
+@click.option("--deadletter-retention-hours", metavar="H", type=POSITIVE_NUMBER,
               help="Retention of the dead-letter topic (default: a month, or --retention-hours "
                    "if longer).")
 @_config_option
 @_timeout_option
-def create(bootstrap: str | None, partitions: str | None, retention_hours: str | None,
-           deadletter_retention_hours: str | None, config_file: str | None,
-           timeout: str) -> None:
+def create(bootstrap: str | None, partitions: int | None, retention_hours: float | None,
+           deadletter_retention_hours: float | None, config_file: str | None,
+           timeout: float) -> None:
     """Create the six flowcast topics; existing ones are reported and left unchanged."""
     settings = load_settings(config_file, overrides={
         "kafka": {"bootstrap": bootstrap},
-        "topics": {"partitions": _positive(partitions, "--partitions", integer=True),
-                   "retention_hours": _positive(retention_hours, "--retention-hours")},
+        "topics": {"partitions": partitions, "retention_hours": retention_hours},
     })
-    specs = topic_specs(settings.topics,
-                        deadletter_retention_hours=_positive(deadletter_retention_hours,
-                                                             "--deadletter-retention-hours"))
-    with admin_client(settings.kafka, timeout_s=_timeout(timeout)) as admin:
+    specs = topic_specs(settings.topics, deadletter_retention_hours=deadletter_retention_hours)
+    with admin_client(settings.kafka, timeout_s=timeout) as admin:
         outcomes = create_topics(admin, specs)
     for outcome in outcomes:
         click.echo(format_outcome(outcome))
@@ -78,10 +76,10 @@ def create(bootstrap: str | None, partitions: str | None, retention_hours: str |
 @_config_option
 @_timeout_option
 def list_topics(bootstrap: str | None, show_all: bool, config_file: str | None,
-                timeout: str) -> None:
+                timeout: float) -> None:
     """List flowcast's topics with partitions, cleanup policy and retention."""
     settings = load_settings(config_file, overrides={"kafka": {"bootstrap": bootstrap}})
-    with admin_client(settings.kafka, timeout_s=_timeout(timeout)) as admin:
+    with admin_client(settings.kafka, timeout_s=timeout) as admin:
         if show_all:
             infos, missing = describe_topics(admin), []
         else:
@@ -98,22 +96,3 @@ def _flowcast_topics(admin: KafkaAdminClient, settings: Settings
     present = set(admin.list_topics())
     infos = describe_topics(admin, [n for n in names if n in present])
     return infos, [n for n in names if n not in present]
-
-
-def _positive(text: str | None, flag: str, integer: bool = False) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        value = -1
-    if not value > 0 or not math.isfinite(value):
-        kind = "a positive whole number" if integer else "a positive number"
-        raise FlowcastUserError(f"{flag} must be {kind}, got {text!r}")
-    return value
-
-
-def _timeout(text: str) -> float:
-    value = _positive(text, "--timeout")
-    assert value is not None
-    return value

@@ -1,15 +1,16 @@
 """The streaming loop: source -> kernels -> forecasts -> sinks, with watermarks and commits.
 
 :class:`Engine` runs over any consumer with kafka-python's ``KafkaConsumer`` interface (a real
-broker, or :class:`flowcast.transport.bus.BusConsumer` in-process) and any
-:class:`flowcast.transport.sinks.RecordSink`. Each poll:
+broker, or :class:`flowcast.transport.bus.consumer.BusConsumer` in-process) and a list of
+:class:`flowcast.transport.sinks.RecordSink` (every output goes to every sink). Each poll:
 
 1. every assigned partition's worker decodes, validates, accumulates and closes buckets,
    running the forecast cycle of each closed bucket;
 2. silent partitions advance their watermark with the clock (``idle_timeout``);
-3. the outputs and dead letters are sent and **flushed** (acknowledged by Kafka);
-4. only then are the consumed offsets committed: at-least-once, and since outputs are keyed
-   by (segment or spot, issue time), a repeat after a crash is harmless.
+3. the :class:`~flowcast.engine.checkpoint.Checkpoint` sends the outputs and dead letters to
+   every sink, waits for every acknowledgement, and only then commits the consumed offsets:
+   at-least-once, and since outputs are keyed by (segment or spot, issue time), a repeat after
+   a crash is harmless.
 
 On assignment a partition is rewound by time over the history span (``offsets_for_times``) and
 replayed silently up to the group's committed offset, so the state is rebuilt from Kafka's
@@ -20,52 +21,28 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.checkpoint import Checkpoint
+from flowcast.engine.clock import Clock, WallClock
 from flowcast.engine.metrics import Metrics
-from flowcast.engine.model_holder import ModelHolder
-from flowcast.engine.partitions import Output, RoadPartition, SpotPartition, StepResult
-from flowcast.engine.road_cycle import horizon_buckets
-from flowcast.engine.spot_model_holder import SpotModelHolder
-from flowcast.models.baselines import Forecaster
-from flowcast.models.spots.forecaster import spot_model_dir
+from flowcast.engine.model_holder import ModelHolder, SpotModelHolder
+from flowcast.engine.road_partition import RoadPartition
+from flowcast.engine.spot_partition import SpotPartition
+from flowcast.models.forecaster import Forecaster
+from flowcast.models.horizons import minutes_to_buckets
+from flowcast.models.spots.artifact import spot_model_dir
 from flowcast.transport.readback import AlertsReader
 from flowcast.transport.sinks import RecordSink
 
 log = logging.getLogger("flowcast.engine.loop")
-
-
-class Clock(Protocol):
-    """Where the engine reads the time: epoch ms for event-time checks and idle watermarks,
-    and a monotonic clock for latencies."""
-
-    def now_ms(self) -> int:
-        """Epoch milliseconds."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a monotonic clock."""
-        ...
-
-
-class WallClock:
-    """The real clock."""
-
-    def now_ms(self) -> int:
-        """Epoch milliseconds now."""
-        return time.time_ns() // 1_000_000
-
-    def monotonic(self) -> float:
-        """Seconds on the monotonic clock."""
-        return time.monotonic()
 
 
 @dataclass
@@ -83,7 +60,8 @@ Worker = RoadPartition | SpotPartition
 class Engine:
     """The streaming engine for one process of the consumer group."""
 
-    def __init__(self, city: City, settings: Settings, consumer: Any, sink: RecordSink, *,
+    def __init__(self, city: City, settings: Settings, consumer: Any,
+                 sinks: Sequence[RecordSink], *,
                  metrics: Metrics | None = None, clock: Clock | None = None,
                  forecaster: Forecaster | None = None, models: ModelHolder | None = None,
                  spot_models: SpotModelHolder | None = None,
@@ -91,25 +69,23 @@ class Engine:
         self.city = city
         self.settings = settings
         self.consumer = consumer
-        self.sink = sink
         self.metrics = metrics or Metrics()
         self.clock = clock or WallClock()
+        self.checkpoint = Checkpoint(sinks, consumer, self.metrics, self.clock,
+                                     settings.engine.flush_timeout_s)
+        self.ready = self.checkpoint.ready  # set once the first outputs are acknowledged
         self.forecaster = forecaster
         self.models = models
         # the spot model lives in the road model's directory (MODEL_DIR/spots)
         if spot_models is None and models is not None:
-            spot_models = SpotModelHolder(
+            spot_models = ModelHolder.spots(
                 spot_model_dir(models.path), bucket_s=settings.time.spot_bucket_s,
-                horizons=horizon_buckets(settings.engine.spot_horizons_min,
-                                         settings.time.spot_bucket_s).tolist(),
+                horizons=minutes_to_buckets(settings.engine.spot_horizons_min,
+                                            settings.time.spot_bucket_s),
                 metrics=self.metrics, check_every_s=models.check_every_s)
         self.spot_models = spot_models
         self.alerts_reader = alerts_reader  # reads the alerts topic back on spot assignment
         self.workers: dict[TopicPartition, Worker] = {}
-        self.committed: dict[TopicPartition, int] = {}
-        self.ready = threading.Event()  # set once the first outputs are acknowledged
-        self._pending: list[Output] = []
-        self._closed_at: list[float] = []
         self._last_lag_check = 0.0
         self._to_assign: set[TopicPartition] = set()
         self._to_revoke: set[TopicPartition] = set()
@@ -146,7 +122,7 @@ class Engine:
             worker.position = start
             worker.replay_until = replay_until
             self.workers[tp] = worker
-            self.committed[tp] = replay_until
+            self.checkpoint.start(tp, replay_until)
             log.info("assigned %s[%d]: replay %d..%d, then live", tp.topic, tp.partition, start,
                      replay_until)
         self.metrics.set("flowcast_assigned_partitions", len(self.workers))
@@ -156,7 +132,7 @@ class Engine:
         nothing processed is left behind; a commit now could fail, as the group has moved on."""
         for tp in partitions:
             self.workers.pop(tp, None)
-            self.committed.pop(tp, None)
+            self.checkpoint.forget(tp)
         self.metrics.set("flowcast_assigned_partitions", len(self.workers))
 
     def _new_worker(self, tp: TopicPartition) -> Worker:
@@ -193,12 +169,12 @@ class Engine:
             if worker is None or not records or tp in fresh:
                 continue  # a fresh partition's records came from before its rewind
             stats.records += len(records)
-            self._collect(worker.process(records, now))
+            self.checkpoint.collect(worker.process(records, now))
         idle_ms = self.settings.time.idle_timeout_s * 1000
         for tp, worker in self.workers.items():
             if tp not in polled:
-                self._collect(worker.idle(now, idle_ms))
-        stats.outputs = len(self._pending)
+                self.checkpoint.collect(worker.idle(now, idle_ms))
+        stats.outputs = len(self.checkpoint)
         stats.committed = self.flush_and_commit()
         self._update_lag()
         return stats
@@ -221,33 +197,11 @@ class Engine:
         finally:
             self.consumer.close()
 
-    def _collect(self, result: StepResult) -> None:
-        self._pending += result.outputs
-        self._closed_at += result.closed_at
-
     def flush_and_commit(self) -> int:
-        """Send pending outputs, wait for the broker's acknowledgement, then commit every
-        partition's processed offset. Returns the number of partitions committed."""
-        if self._pending:
-            send = self.sink.send
-            for out in self._pending:
-                send(out.topic, out.key, out.value, out.headers, out.timestamp_ms)
-            self.sink.flush(self.settings.engine.flush_timeout_s)
-            self.metrics.inc("flowcast_outputs_total", len(self._pending))
-            acked = self.clock.monotonic()
-            for started in self._closed_at:
-                self.metrics.observe("flowcast_close_to_ack_seconds", acked - started)
-            if self._closed_at:
-                self.ready.set()
-            self._pending = []
-            self._closed_at = []
-        offsets = {tp: OffsetAndMetadata(w.position, "", -1) for tp, w in self.workers.items()
-                   if w.position is not None and w.position > self.committed.get(tp, -1)}
-        if offsets:
-            self.consumer.commit(offsets)
-            for tp, meta in offsets.items():
-                self.committed[tp] = meta.offset
-        return len(offsets)
+        """Publish what was processed to every sink, wait for the acknowledgements, then commit
+        every partition's processed offset. Returns the number of partitions committed."""
+        return self.checkpoint.flush_and_commit(
+            {tp: w.position for tp, w in self.workers.items()})
 
     def _update_lag(self) -> None:
         now = self.clock.monotonic()

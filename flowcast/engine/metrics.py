@@ -1,48 +1,54 @@
-"""Process metrics: counters, gauges and latency summaries, in Prometheus' text format.
+"""Process metrics on ``prometheus_client``: counters, gauges and latency histograms.
 
-One :class:`Metrics` per engine. Names follow Prometheus conventions (``flowcast_*_total`` for
-counters, base units: seconds). Thread-safe: the HTTP server reads while the engine writes.
+One :class:`Metrics` per engine, each with its own :class:`~prometheus_client.CollectorRegistry`
+(two engines in one process, as in tests, never share a series). A metric is created on its
+first use, with the label names of that use; names follow Prometheus conventions
+(``flowcast_*_total`` for counters, base units: seconds). Latencies are also kept in a window
+of recent samples for :meth:`Metrics.quantiles` (the CLI's status line, the benchmarks).
+Thread-safe: the HTTP server reads while the engine writes.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict, deque
+from collections import deque
+from collections.abc import Iterator
 
 import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 Labels = tuple[tuple[str, str], ...]
 
 
 class Metrics:
-    """Counters, gauges and windowed summaries keyed by name and labels."""
+    """Counters, gauges and histograms keyed by name and labels."""
 
     def __init__(self, window: int = 2048) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[Labels, float]] = defaultdict(dict)
-        self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
+        self._metrics: dict[str, MetricWrapperBase] = {}
         self._samples: dict[str, deque[float]] = {}
         self._window = window
         self._help: dict[str, str] = {}
 
     def describe(self, name: str, text: str) -> None:
-        """Set the ``# HELP`` text of a metric."""
+        """Set the ``# HELP`` text of a metric (before its first use)."""
         self._help[name] = text
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        """Add ``amount`` to a counter."""
-        key = _labels(labels)
-        with self._lock:
-            series = self._counters[name]
-            series[key] = series.get(key, 0.0) + amount
+        """Add ``amount`` to a counter (its name ends in ``_total``)."""
+        self._series(Counter, name, labels).inc(amount)
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set a gauge."""
-        with self._lock:
-            self._gauges[name][_labels(labels)] = value
+        self._series(Gauge, name, labels).set(value)
 
     def observe(self, name: str, value: float) -> None:
-        """Record one sample (e.g. a latency in seconds) of a summary."""
+        """Record one sample (e.g. a latency in seconds) of a histogram."""
+        self._series(Histogram, name, {}).observe(value)
         with self._lock:
             if name not in self._samples:
                 self._samples[name] = deque(maxlen=self._window)
@@ -50,21 +56,18 @@ class Metrics:
 
     def counter(self, name: str, **labels: str) -> float:
         """A counter's value (0 when never incremented)."""
-        with self._lock:
-            return self._counters.get(name, {}).get(_labels(labels), 0.0)
+        return self._values(name).get(_labels(labels), 0.0)
 
     def counters(self, name: str) -> dict[Labels, float]:
         """Every labelled series of a counter."""
-        with self._lock:
-            return dict(self._counters.get(name, {}))
+        return self._values(name)
 
     def gauge(self, name: str, **labels: str) -> float | None:
         """A gauge's value, or None when never set."""
-        with self._lock:
-            return self._gauges.get(name, {}).get(_labels(labels))
+        return self._values(name).get(_labels(labels))
 
     def quantiles(self, name: str, qs: tuple[float, ...] = (0.5, 0.99)) -> dict[float, float]:
-        """Quantiles of a summary's recent samples (empty when it has none)."""
+        """Quantiles of a histogram's recent samples (empty when it has none)."""
         with self._lock:
             samples = np.array(self._samples.get(name, ()), dtype=np.float64)
         if not len(samples):
@@ -73,41 +76,49 @@ class Metrics:
 
     def render(self) -> str:
         """All metrics in the Prometheus text exposition format (version 0.0.4)."""
-        lines: list[str] = []
-        with self._lock:
-            counters = {k: dict(v) for k, v in self._counters.items()}
-            gauges = {k: dict(v) for k, v in self._gauges.items()}
-            samples = {k: np.array(v, dtype=np.float64) for k, v in self._samples.items()}
-        for kind, table in (("counter", counters), ("gauge", gauges)):
-            for name in sorted(table):
-                lines += self._header(name, kind)
-                lines += [f"{name}{_format(key)} {value:g}" for key, value in
-                          sorted(table[name].items())]
-        for name in sorted(samples):
-            lines += self._header(name, "summary")
-            values = samples[name]
-            for q in (0.5, 0.9, 0.99):
-                if len(values):
-                    lines.append(f'{name}{{quantile="{q}"}} {np.quantile(values, q):g}')
-            lines.append(f"{name}_sum {values.sum():g}")
-            lines.append(f"{name}_count {len(values)}")
-        return "\n".join(lines) + "\n"
+        return generate_latest(_WithoutCreated(self.registry)).decode()
 
-    def _header(self, name: str, kind: str) -> list[str]:
-        text = self._help.get(name)
-        return ([f"# HELP {name} {text}"] if text else []) + [f"# TYPE {name} {kind}"]
+    def _series(self, kind: type[MetricWrapperBase], name: str,
+                labels: dict[str, str]) -> MetricWrapperBase:
+        """The series of ``name`` with ``labels``, creating the metric on first use."""
+        if kind is Counter and not name.endswith("_total"):
+            raise ValueError(f"a counter's name ends in _total: {name}")
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is None:
+                metric = kind(name, self._help.get(name, ""), labelnames=sorted(labels),
+                              registry=self.registry)
+                self._metrics[name] = metric
+        if not isinstance(metric, kind):
+            raise ValueError(f"{name} is a {type(metric).__name__}, not a {kind.__name__}")
+        if not labels:
+            return metric
+        return metric.labels(**{k: str(v) for k, v in labels.items()})
+
+    def _values(self, name: str) -> dict[Labels, float]:
+        """Value of each labelled series of a counter or gauge (its samples named ``name``)."""
+        with self._lock:
+            metric = self._metrics.get(name)
+        if metric is None:
+            return {}
+        return {_labels(s.labels): s.value for family in metric.collect()
+                for s in family.samples if s.name == name}
+
+
+class _WithoutCreated(Collector):
+    """A registry's metrics less the ``*_created`` series, which the text format of the
+    hand-written exposition never had."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        """The registry's metric families, each without its ``_created`` samples."""
+        for family in self.registry.collect():
+            created = family.name + "_created"
+            family.samples = [s for s in family.samples if s.name != created]
+            yield family
 
 
 def _labels(labels: dict[str, str]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in labels.items()))
-
-
-def _format(key: Labels) -> str:
-    if not key:
-        return ""
-    body = ",".join(f'{k}="{_escape(v)}"' for k, v in key)
-    return "{" + body + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

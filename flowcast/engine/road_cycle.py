@@ -17,31 +17,18 @@ import scipy.sparse as sp
 
 from flowcast.city import City, Csr
 from flowcast.config import Settings
-from flowcast.engine.model_holder import ModelHolder
-from flowcast.engine.state import RoadState
-from flowcast.models.baselines import (
-    Forecaster,
-    LastValue,
-    profile_adjusted_persistence,
-)
-from flowcast.models.roads.features import static_table
-from flowcast.models.roads.forecaster import RoadForecaster, predict_live
-from flowcast.publish.messages import (
-    RoadConditions,
-    road_condition_messages,
-)
+from flowcast.engine.model_holder import RoadModelHolder
+from flowcast.engine.road_state import RoadState
+from flowcast.models.baselines import LastValue, profile_adjusted_persistence
+from flowcast.models.forecaster import Forecaster
+from flowcast.models.horizons import minutes_to_buckets
+from flowcast.models.roads.forecaster import RoadForecaster, live_window
+from flowcast.models.roads.static_attributes import static_table
+from flowcast.publish.roads.conditions import RoadConditions, road_condition_messages
 from flowcast.publish.roads.levels import band_table, levels, travel_times_s
 from flowcast.publish.roads.outlook import confidence, trends
 
 log = logging.getLogger("flowcast.engine.road_cycle")
-
-
-def horizon_buckets(horizons_min: tuple[int, ...], bucket_s: int) -> np.ndarray:
-    """Horizons in minutes as whole buckets of ``bucket_s`` seconds; ValueError otherwise."""
-    buckets = np.array(horizons_min, dtype=np.int64) * 60 / bucket_s
-    if np.any(buckets != np.round(buckets)):
-        raise ValueError(f"horizons {horizons_min} min are not whole {bucket_s} s buckets")
-    return buckets.astype(np.int64)
 
 
 class RoadCycle:
@@ -52,11 +39,12 @@ class RoadCycle:
     """
 
     def __init__(self, city: City, sensors: np.ndarray, settings: Settings,
-                 forecaster: Forecaster | None = None, models: ModelHolder | None = None,
+                 forecaster: Forecaster | None = None, models: RoadModelHolder | None = None,
                  graph: Csr | None = None) -> None:
         self.bucket_s = settings.time.road_bucket_s
         self.horizons_min = np.array(settings.engine.road_horizons_min, dtype=np.int64)
-        self.horizons = horizon_buckets(settings.engine.road_horizons_min, self.bucket_s)
+        self.horizons = np.asarray(
+            minutes_to_buckets(settings.engine.road_horizons_min, self.bucket_s), np.int64)
         # None: the default baseline, last value corrected by the daily profile
         self.forecaster: Forecaster | None = forecaster
         self.last_value = LastValue()
@@ -130,10 +118,10 @@ class RoadCycle:
 
     def _model_conditions(self, model: RoadForecaster, state: RoadState, bucket_id: int,
                           baseline: RoadConditions) -> RoadConditions:
-        live = predict_live(model, state.window, bucket_id, timezone=self.timezone,
-                            static=self.static, graph=self.graph, upstream=self.upstream,
-                            downstream=self.downstream, intervals=model.has_intervals,
-                            threads=self.model_threads)
+        window = live_window(model, state.window, bucket_id, timezone=self.timezone,
+                             static=self.static, graph=self.graph, upstream=self.upstream,
+                             downstream=self.downstream)
+        live = model.predict(window, threads=self.model_threads)
         now = baseline.speed[:, None]
         forecast = self._bounded(self._segments(live.y), now)
         p10 = p90 = None
@@ -161,11 +149,11 @@ class RoadCycle:
         now_speed = speed_hist[:, -1]
         now_speed = np.where(np.isnan(now_speed), self.free_flow, now_speed)
         if self.forecaster is None:
-            last = self.last_value.predict(speed_hist, self.horizons[:1])[:, 0]
+            last = self.last_value.predict(speed_hist, self.horizons[:1]).y[:, 0]
             last = np.where(np.isnan(last), now_speed, last)
             forecast = profile_adjusted_persistence(last, self._daily_profile(state, bucket_id))
         else:
-            forecast = self.forecaster.predict(speed_hist, self.horizons)
+            forecast = self.forecaster.predict(speed_hist, self.horizons).y
         forecast = self._bounded(forecast, now_speed[:, None])
         imputed = (window.imputed[:, -1] != 0).astype(np.float64)
         return RoadConditions(

@@ -4,11 +4,12 @@ Read the partition's visitors, forecast every spot for every horizon, build the 
 messages, and advance the saturation-alert lifecycle.
 
 The forecast is the intra-day spot model's (``MODEL_DIR/spots``, held by a
-:class:`~flowcast.engine.spot_model_holder.SpotModelHolder` that swaps in new versions) when there
-is
-one: saturation x instantaneous capacity, with a P10-P90 interval when the model has one. A spot
-with no visitors count in its last buckets, and every spot while no model serves, gets the
-seasonal-naive baseline (the same time yesterday), else the last value. The message's
+:class:`~flowcast.engine.model_holder.ModelHolder` that swaps in new versions) when there is
+one, called through :class:`~flowcast.models.forecaster.Forecaster` with the ring's window as a
+:class:`~flowcast.models.spots.features.SpotSeries`: saturation x instantaneous capacity,
+with a P10-P90 interval when the model has one. A spot with no visitors count in its last
+buckets, and every spot while no model serves, gets the seasonal-naive baseline (the same time
+yesterday), else the last value. The message's
 ``model`` field says which: ``lightgbm:<version>``, ``baseline:seasonal_naive`` or
 ``baseline:last_value``.
 
@@ -24,14 +25,15 @@ import numpy as np
 
 from flowcast.city import City
 from flowcast.config import Settings
-from flowcast.engine.road_cycle import horizon_buckets
-from flowcast.engine.spot_model_holder import SpotModelHolder
-from flowcast.engine.state import SpotState
+from flowcast.engine.model_holder import SpotModelHolder
+from flowcast.engine.spot_state import SpotState
 from flowcast.models.baselines import LastValue, SeasonalNaive
-from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
+from flowcast.models.horizons import minutes_to_buckets
+from flowcast.models.spots.features import SpotSeries
 from flowcast.publish.spots.alerts import AlertTracker
 from flowcast.publish.spots.cap import alert_messages
 from flowcast.publish.spots.daily_view import DayView, day_view
+from flowcast.publish.spots.forecasts import SpotForecasts, spot_forecast_messages
 
 LAST_VALUE_AGE = 4  # buckets: older than this, a spot has no last value
 # A partition holds tens of spots: one LightGBM thread forecasts them in milliseconds, while
@@ -47,7 +49,8 @@ class SpotCycle:
                  models: SpotModelHolder | None = None) -> None:
         self.bucket_s = settings.time.spot_bucket_s
         self.horizons_min = np.array(settings.engine.spot_horizons_min, dtype=np.int64)
-        self.horizons = horizon_buckets(settings.engine.spot_horizons_min, self.bucket_s)
+        self.horizons = np.asarray(
+            minutes_to_buckets(settings.engine.spot_horizons_min, self.bucket_s), np.int64)
         self.seasonal = SeasonalNaive(season=86400 // self.bucket_s)
         self.last = LastValue(max_age=LAST_VALUE_AGE)
         self.models = models
@@ -79,10 +82,11 @@ class SpotCycle:
         forecast, name = self._baseline(visitors[:, -self.seasonal.lookback:])
         p10 = p90 = None
         if model is not None:
-            live = model.predict_live(window, capacity=self.capacity, opens_min=self.opens_min,
-                                      closes_min=self.closes_min,
-                                      utc_offset_min=state.utc_offset_ms // 60_000,
-                                      threads=LIVE_THREADS)
+            series = SpotSeries.from_window(window, bucket_s=model.bucket_s,
+                                            capacity=self.capacity, opens_min=self.opens_min,
+                                            closes_min=self.closes_min,
+                                            utc_offset_min=state.utc_offset_ms // 60_000)
+            live = model.predict(series, threads=LIVE_THREADS)
             # a spot that has stopped reporting has nothing for the model to go on
             silent = np.isnan(visitors[:, -LAST_VALUE_AGE:]).all(axis=1)[:, None]
             capacity = self.capacity[:, None]
@@ -109,8 +113,8 @@ class SpotCycle:
     def _baseline(self, visitors: np.ndarray) -> tuple[np.ndarray, str]:
         """Seasonal naive, last value where it has nothing: ``(K, H)`` visitors and the name
         of the baseline that served."""
-        forecast = self.seasonal.predict(visitors, self.horizons)
-        fallback = self.last.predict(visitors, self.horizons)
+        forecast = self.seasonal.predict(visitors, self.horizons).y
+        fallback = self.last.predict(visitors, self.horizons).y
         name = "baseline:seasonal_naive"
         if np.isnan(forecast).all():
             name = "baseline:last_value"

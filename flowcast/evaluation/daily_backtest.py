@@ -1,5 +1,5 @@
 """Backtests of the daily-arrivals forecaster against the baselines, in the long predictions
-table of :mod:`flowcast.evaluation.metrics`.
+table of :mod:`flowcast.evaluation.predictions`.
 
 Protocol (:func:`backtest_daily`): the last ``test_days`` days are the test span. Forecasts are
 issued at the end of every day from the last training day on (the *origins*), for every horizon,
@@ -24,13 +24,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from flowcast.evaluation.metrics import validate_predictions
-from flowcast.models.baselines import Forecaster, HistoricalAverage, LastValue, SeasonalNaive
+from flowcast.evaluation.predictions import validate_predictions
+from flowcast.models.baselines import HistoricalAverage, LastValue, SeasonalNaive
 from flowcast.models.daily import forecaster as da
 from flowcast.models.daily.data import check_daily_series
+from flowcast.models.forecaster import Forecaster
 
 
-def daily_baselines() -> list[Forecaster]:
+def daily_baselines() -> list[Forecaster[np.ndarray]]:
     """The three baselines on daily buckets: last value, historical average of the same
     weekday over 4 weeks, seasonal naive weekly (same weekday last week)."""
     return [LastValue(), HistoricalAverage(season=7, days=4), SeasonalNaive(season=7)]
@@ -95,7 +96,7 @@ def baseline_rows(series: pd.Series, origins: np.ndarray, horizons: Iterable[int
     window = np.where(columns >= 0, values[np.clip(columns, 0, None)], np.nan)
     frames = []
     for baseline in daily_baselines():
-        forecast = baseline.predict(window, horizons)  # (origins, horizons)
+        forecast = baseline.predict(window, horizons).y  # (origins, horizons)
         for j, h in enumerate(horizons):
             out = {"point": forecast[:, j].astype(np.float64)}
             rows = da.forecast_rows(series, origins, int(h), out, timezone)

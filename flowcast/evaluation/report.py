@@ -18,13 +18,8 @@ import numpy as np
 import pandas as pd
 
 from flowcast.errors import FlowcastUserError
-from flowcast.evaluation.metrics import (
-    BASELINE_MODELS,
-    Evaluation,
-    evaluate,
-    metrics_json,
-    validate_predictions,
-)
+from flowcast.evaluation.metrics import BASELINE_MODELS
+from flowcast.evaluation.predictions import validate_predictions
 from flowcast.evaluation.report_html import Plots, render
 from flowcast.evaluation.report_plots import (
     error_by_horizon,
@@ -33,6 +28,7 @@ from flowcast.evaluation.report_plots import (
     worst_series_bars,
 )
 from flowcast.evaluation.report_text import fmt, horizon_label
+from flowcast.evaluation.summary import Evaluation, evaluate, metrics_json
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-from flowcast.evaluation.metrics import Evaluation
 from flowcast.evaluation.report_text import (
     TABLE_COLUMNS,
     best_marks,
@@ -21,6 +20,7 @@ from flowcast.evaluation.report_text import (
     ordered,
     verdict_lines,
 )
+from flowcast.evaluation.summary import Evaluation
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;

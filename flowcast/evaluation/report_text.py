@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from flowcast.evaluation.metrics import BASELINE_MODELS, improvement_over_baselines, pick_model
+from flowcast.evaluation.metrics import BASELINE_MODELS, improvement_over_baselines
+from flowcast.evaluation.summary import pick_model
 
 # (column, heading, kind); kind "pct" shows a fraction as a percentage
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -1,1 +1,3 @@
-"""flowcast.formats."""
+"""What flowcast keeps on disk: the history dataset, the model directory, the city file, one atomic
+write.
+"""

@@ -8,7 +8,6 @@ of each kind are documented in ``docs/city-format.md``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,109 +25,7 @@ from flowcast.city import (
     Screen,
 )
 from flowcast.errors import CityFileError
-
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-class _Features:
-    """Feature access with error messages that name the feature and the field."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> CityFileError:
-        return CityFileError(f"{self.source}: {where}: {message}")
-
-    @staticmethod
-    def where(kind: str, position: int, props: Mapping[str, Any]) -> str:
-        ident = props.get("id")
-        if isinstance(ident, str) and ident:
-            return f"{kind} '{ident}'"
-        return f"feature #{position} ({kind})"
-
-    def text(
-        self, props: Mapping[str, Any], key: str, where: str, default: str | None = None
-    ) -> str:
-        value = props.get(key, default)
-        if value is None:
-            raise self.fail(where, f"field '{key}' is missing")
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"field '{key}' must be a non-empty string, got {value!r}")
-        return value
-
-    def ident(self, props: Mapping[str, Any], key: str, where: str) -> str:
-        value = self.text(props, key, where)
-        if not _ID_PATTERN.match(value):
-            raise self.fail(
-                where, f"field '{key}' = {value!r} is not a valid id (letters, digits, _ . : -)"
-            )
-        return value
-
-    def number(
-        self,
-        props: Mapping[str, Any],
-        key: str,
-        where: str,
-        *,
-        default: float | None = None,
-        positive: bool = False,
-        minimum: float | None = None,
-        maximum: float | None = None,
-    ) -> float:
-        value = props.get(key, default)
-        if value is None:
-            raise self.fail(where, f"field '{key}' is missing")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            raise self.fail(where, f"field '{key}' must be a number, got {value!r}")
-        if positive and value <= 0:
-            raise self.fail(where, f"field '{key}' must be positive, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.fail(where, f"field '{key}' must be at least {minimum}, got {value!r}")
-        if maximum is not None and value > maximum:
-            raise self.fail(where, f"field '{key}' must be at most {maximum}, got {value!r}")
-        return float(value)
-
-    def id_list(self, props: Mapping[str, Any], key: str, where: str) -> list[str]:
-        value = props.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(where, f"field '{key}' must be a list of ids, got {value!r}")
-        return value
-
-    def hhmm(self, props: Mapping[str, Any], key: str, where: str, default: str) -> int:
-        value = props.get(key, default)
-        match = _HHMM.match(value) if isinstance(value, str) else None
-        if match is None:
-            raise self.fail(where, f"field '{key}' must be a time 'HH:MM', got {value!r}")
-        return int(match.group(1)) * 60 + int(match.group(2))
-
-
-def _coords(fx: _Features, geometry: Any, where: str, expected: str) -> list[tuple[float, float]]:
-    if not isinstance(geometry, Mapping) or geometry.get("type") not in _GEOMETRY_TYPES[expected]:
-        kinds = " or ".join(_GEOMETRY_TYPES[expected])
-        raise fx.fail(where, f"field 'geometry' must be a GeoJSON {kinds}")
-    coords = geometry.get("coordinates")
-    if geometry["type"] == "Polygon":
-        coords = coords[0] if isinstance(coords, list) and coords else None
-    elif geometry["type"] == "Point":
-        coords = [coords]
-    try:
-        points = [(float(p[0]), float(p[1])) for p in coords]
-    except (TypeError, ValueError, IndexError):
-        raise fx.fail(where, "field 'geometry.coordinates' must hold [lon, lat] pairs") from None
-    if not points or not all(-180 <= lon <= 180 and -90 <= lat <= 90 for lon, lat in points):
-        raise fx.fail(where, "field 'geometry.coordinates' must be lon/lat in degrees (WGS84)")
-    if expected == "line" and len(points) < 2:
-        raise fx.fail(where, "field 'geometry' LineString needs at least two points")
-    return points
-
-
-_GEOMETRY_TYPES: dict[str, tuple[str, ...]] = {
-    "line": ("LineString",),
-    "point": ("Point",),
-    "area": ("Point", "Polygon"),
-}
-
+from flowcast.formats.city_fields import FeatureFields, feature_coordinates
 
 
 def load_city(path: str | Path) -> City:
@@ -154,7 +51,7 @@ def load_city(path: str | Path) -> City:
 
 def city_from_geojson(document: Any, source: str = "<city>") -> City:
     """Validate a parsed GeoJSON document and build the :class:`City` registry."""
-    fx = _Features(source)
+    fx = FeatureFields(source)
     if not isinstance(document, Mapping) or document.get("type") != "FeatureCollection":
         raise CityFileError(f"{source}: top level must be a GeoJSON FeatureCollection")
     meta = document.get("flowcast", {})
@@ -215,7 +112,7 @@ def city_from_geojson(document: Any, source: str = "<city>") -> City:
 
 
 def _group_features(
-    fx: _Features, features: list[Any]
+    fx: FeatureFields, features: list[Any]
 ) -> dict[str, list[tuple[int, Mapping[str, Any], Any]]]:
     grouped: dict[str, list[tuple[int, Mapping[str, Any], Any]]] = {k: [] for k in FEATURE_KINDS}
     seen: dict[tuple[str, str], int] = {}
@@ -245,7 +142,7 @@ def _group_features(
 
 
 def _parse_segments(
-    fx: _Features, items: list[tuple[int, Mapping[str, Any], Any]]
+    fx: FeatureFields, items: list[tuple[int, Mapping[str, Any], Any]]
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {
         k: [] for k in ("ids", "name", "class", "length", "free_flow", "lanes", "capacity",
@@ -273,12 +170,12 @@ def _parse_segments(
                       default=DEFAULT_CAPACITY_VPHPL[road_class], positive=True)
         )
         out["region"].append(fx.ident(props, "region", where))
-        out["geometry"].append(_coords(fx, geometry, where, "line"))
+        out["geometry"].append(feature_coordinates(fx, geometry, where, "line"))
     return out
 
 
 def _parse_sensors(
-    fx: _Features, items: list[tuple[int, Mapping[str, Any], Any]], seg_index: Mapping[str, int]
+    fx: FeatureFields, items: list[tuple[int, Mapping[str, Any], Any]], seg_index: Mapping[str, int]
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {"ids": [], "segment": [], "lonlat": []}
     for position, props, geometry in items:
@@ -288,12 +185,12 @@ def _parse_sensors(
             raise fx.fail(where, f"field 'segment' = {segment!r} names no segment in this city")
         out["ids"].append(props["id"])
         out["segment"].append(seg_index[segment])
-        out["lonlat"].append(_coords(fx, geometry, where, "point")[0])
+        out["lonlat"].append(feature_coordinates(fx, geometry, where, "point")[0])
     return out
 
 
 def _parse_spots(
-    fx: _Features, items: list[tuple[int, Mapping[str, Any], Any]], regions: list[str]
+    fx: FeatureFields, items: list[tuple[int, Mapping[str, Any], Any]], regions: list[str]
 ) -> dict[str, list[Any]]:
     keys = ("ids", "name", "cap_instant", "cap_daily", "opens", "closes", "warn", "critical",
             "region", "lonlat")
@@ -319,13 +216,13 @@ def _parse_spots(
         default_region = regions[0] if regions else "spots"
         out["region"].append(fx.ident({"region": props.get("region", default_region)},
                                       "region", where))
-        area = _coords(fx, geometry, where, "area")
+        area = feature_coordinates(fx, geometry, where, "area")
         out["lonlat"].append(tuple(np.mean(np.array(area), axis=0)))
     return out
 
 
 def _links(
-    fx: _Features,
+    fx: FeatureFields,
     items: list[tuple[int, Mapping[str, Any], Any]],
     ids: list[str],
     seg_index: Mapping[str, int],
@@ -350,7 +247,7 @@ def _links(
 
 
 def _parse_screens(
-    fx: _Features, items: list[tuple[int, Mapping[str, Any], Any]], seg_index: Mapping[str, int]
+    fx: FeatureFields, items: list[tuple[int, Mapping[str, Any], Any]], seg_index: Mapping[str, int]
 ) -> tuple[Screen, ...]:
     screens: list[Screen] = []
     for position, props, geometry in items:
@@ -372,7 +269,7 @@ def _parse_screens(
                 raise fx.fail(rwhere, f"field 'segments' names unknown segment {missing[0]!r}")
             routes.append(Route(rid, fx.text(route, "name", rwhere, default=rid),
                                 np.array([seg_index[s] for s in segs], dtype=np.int32)))
-        lonlat = _coords(fx, geometry, where, "point")[0]
+        lonlat = feature_coordinates(fx, geometry, where, "point")[0]
         screens.append(Screen(props["id"], fx.text(props, "name", where, default=props["id"]),
                               fx.text(props, "destination", where, default=""),
                               tuple(routes), lonlat))

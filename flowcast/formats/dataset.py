@@ -18,15 +18,13 @@ A DATASET is a directory:
 ``city.geojson`` (optional)
     the city registry the data belongs to.
 
-Writes are atomic: everything goes to a temporary sibling directory that is renamed into place,
-so an interrupted write never leaves a half-written dataset behind.
+Writes are atomic (:func:`flowcast.formats.atomic.write_directory`): everything goes to a
+temporary sibling directory that is renamed into place, so an interrupted write never leaves a
+half-written dataset behind.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from flowcast.errors import DatasetError
+from flowcast.formats.atomic import write_directory
 
 FORMAT_VERSION = 1
 ROAD_VARIABLES: dict[str, str] = {"speed": "km/h", "flow": "vehicles", "occupancy": "1"}
@@ -125,32 +124,17 @@ def save_dataset(dataset: FlowDataset, path: str | Path, *, overwrite: bool = Tr
     if path.exists() and not is_replaceable(path):
         raise DatasetError(f"{path} is a directory that does not hold a flowcast dataset; it is "
                            "never replaced, so choose another --out")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a dataset is shared like a file
-    try:
-        encoding = {"zlib": True, "complevel": 4}
+    encoding = {"zlib": True, "complevel": 4}
+
+    def fill(folder: Path) -> None:
         for name, ds in ((ROADS_FILE, dataset.roads), (SPOTS_FILE, dataset.spots)):
             if ds is not None:
                 enc = {v: dict(encoding) for v in ds.data_vars if ds[v].dtype.kind == "f"}
-                ds.to_netcdf(tmp / name, engine="h5netcdf", encoding=enc)
+                ds.to_netcdf(folder / name, engine="h5netcdf", encoding=enc)
         if dataset.city_geojson is not None:
-            (tmp / CITY_FILE).write_text(dataset.city_geojson, encoding="utf-8")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            try:
-                tmp.rename(path)
-            except BaseException:
-                old.rename(path)  # put the previous dataset back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            (folder / CITY_FILE).write_text(dataset.city_geojson, encoding="utf-8")
+
+    write_directory(path, fill)
     return path
 
 
@@ -172,12 +156,6 @@ def check_out_path(out: Path, force: bool) -> None:
     if not out.is_dir() or not is_replaceable(out):
         raise DatasetError(f"{out} exists and is not a flowcast dataset; --force only "
                            "replaces datasets, so choose another --out")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_dataset(path: str | Path) -> FlowDataset:

@@ -1,10 +1,9 @@
 """What every flowcast model directory shares, road or scenic spot: LightGBM text boosters with
 their sha256 in ``model.json``, an atomic write (a hidden sibling renamed into place), a version
-id, and the checks on reading back. No pickle.
+id, and one loader with the checks on reading back (:func:`read_boosted_model`). No pickle.
 
-:mod:`flowcast.models.roads.artifact` (road) and :mod:`flowcast.models.spots.forecaster` (spots)
-build
-their own ``model.json`` on top of these.
+:mod:`flowcast.models.roads.artifact` (road) and :mod:`flowcast.models.spots.artifact` (spots)
+add their own ``model.json`` fields and checks on top of these.
 """
 
 from __future__ import annotations
@@ -12,17 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import lightgbm as lgb
 
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.atomic import write_directory
 
 MODEL_FILE = "model.json"
 
@@ -159,36 +157,18 @@ def save_boosted_model(model: BoostedModel, path: Path, *, fmt: str, format_vers
 
 def write_model_dir(path: Path, overwrite: bool,
                     fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Write a model directory at ``path`` atomically: ``fill(folder)`` writes the boosters
-    into a hidden sibling and returns the ``model.json`` document, which is written beside
-    them before the folder is renamed into place. Returns the document."""
+    """Write a model directory at ``path`` atomically (:func:`~flowcast.formats.atomic.
+    write_directory`): ``fill(folder)`` writes the boosters into a hidden sibling and returns
+    the ``model.json`` document, which is written beside them before the folder is renamed into
+    place. Returns the document."""
     check_out_dir(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, 0o755)
-    try:
-        doc = fill(tmp)
-        write_json(tmp / MODEL_FILE, doc)
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return doc
 
+    def fill_and_describe(folder: Path) -> dict[str, Any]:
+        doc = fill(folder)
+        write_json(folder / MODEL_FILE, doc)
+        return doc
 
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    if not path.exists():
-        tmp.rename(path)
-        return
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    path.rename(old)
-    try:
-        tmp.rename(path)
-    except BaseException:
-        old.rename(path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    return write_directory(path, fill_and_describe, mode=0o755)
 
 
 def read_model_doc(path: Path, fmt: str, format_version: int, what: str,
@@ -242,3 +222,73 @@ def read_booster(path: Path, files: Any, horizon: int, kind: str, n_features: in
         raise ModelError(f"booster file {file} reads {booster.num_feature()} features, the "
                          f"feature spec {n_features}; re-train the model")
     return booster
+
+
+class SpecLike(Protocol):
+    """What the loader checks of a kind's feature spec."""
+
+    @property
+    def names(self) -> list[str]: ...
+
+    @property
+    def n_features(self) -> int: ...
+
+    @property
+    def bucket_s(self) -> int: ...
+
+
+SpecT = TypeVar("SpecT", bound=SpecLike)
+
+
+@dataclass
+class BoostedParts(Generic[SpecT]):
+    """A model directory read back and checked: its ``model.json`` ``doc``, feature ``spec``,
+    ``horizons`` (buckets), mean ``boosters[h]``, ``quantile_boosters[h]`` = (P10, P90) (empty
+    without intervals) and ``interval_margin[h]`` (target units)."""
+
+    doc: dict[str, Any]
+    spec: SpecT
+    horizons: tuple[int, ...]
+    boosters: dict[int, lgb.Booster]
+    quantile_boosters: dict[int, tuple[lgb.Booster, lgb.Booster]]
+    interval_margin: dict[int, float]
+
+
+def read_boosted_model(path: Path, doc: dict[str, Any],
+                       parse_spec: Callable[[dict[str, Any]], SpecT], *, what: str,
+                       check: Callable[[SpecT], None] | None = None) -> BoostedParts[SpecT]:
+    """Every booster of the model directory ``path`` whose ``model.json`` is ``doc`` (from
+    :func:`read_model_doc`), checked. ``parse_spec`` builds the kind's feature spec from
+    ``doc["feature_spec"]``; ``check(spec)`` refuses what the caller cannot serve (another
+    bucket, target or horizons) before any booster is read; ``what`` names the kind in messages.
+    Raises :class:`ModelError`: missing keys, an unusable spec, feature names or a bucket that
+    disagree with the spec, a missing, altered or misshapen booster, unusable margins."""
+    try:
+        spec = parse_spec(doc["feature_spec"])
+        horizons = tuple(int(h) for h in doc["horizons_steps"])
+        files = doc["boosters"]
+    except KeyError as err:
+        raise ModelError(f"{path / MODEL_FILE} lacks {err.args[0]!r}; re-train the model") from None
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"{path / MODEL_FILE}: unusable feature spec ({err}); this flowcast "
+                         "cannot build its features, re-train the model") from None
+    if doc.get("feature_names") != spec.names:
+        raise ModelError(f"{path / MODEL_FILE}: its feature names do not match its feature "
+                         "spec as this flowcast builds it; re-train the model")
+    if doc.get("bucket_s") != spec.bucket_s:
+        raise ModelError(f"{path / MODEL_FILE}: bucket_s {doc.get('bucket_s')} disagrees with "
+                         f"its feature spec ({spec.bucket_s} s)")
+    if check is not None:
+        check(spec)
+    n = spec.n_features
+    boosters = {h: read_booster(path, files, h, "mean", n, what) for h in horizons}
+    quantiles: dict[int, tuple[lgb.Booster, lgb.Booster]] = {}
+    if doc.get("quantiles"):
+        quantiles = {h: (read_booster(path, files, h, "p10", n, what),
+                         read_booster(path, files, h, "p90", n, what)) for h in horizons}
+    try:
+        margins = {int(h): float(m) for h, m in doc.get("interval_margin", {}).items()}
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ModelError(f"{path / MODEL_FILE}: unusable interval_margin ({err}); re-train the "
+                         "model") from None
+    return BoostedParts(doc, spec, horizons, boosters, quantiles, margins)

@@ -1,1 +1,3 @@
-"""Sources and decoding: Kafka, the in-process bus, dataset replay, the simulator, CSV import."""
+"""Sources and decoding: wire formats and dead letters, CSV import, the simulator, the dataset
+source.
+"""

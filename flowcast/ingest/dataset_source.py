@@ -26,7 +26,7 @@ from flowcast.city import City
 from flowcast.errors import DatasetError
 from flowcast.ingest.readings import RoadBatch
 from flowcast.ingest.wire.codec import encode_road_arrow_by_region
-from flowcast.transport.bus import partition_for
+from flowcast.transport.bus.log import partition_for
 
 ROAD_FIELDS = ("flow", "occupancy", "speed")
 

@@ -1,1 +1,3 @@
-"""Numba kernels only (numpy + numba imports, no I/O): bucketing, history, quality, features."""
+"""Numba kernels only (numpy + numba imports, no I/O): buckets, history rings, quality, imputation,
+features.
+"""

@@ -15,7 +15,7 @@ Time is addressed by *offset*: offset ``o`` is the bucket ``o`` buckets before t
   columns a spec needs (the recent span and the seasonal buckets) from its ring.
 
 A column outside the arrays reads exactly like a missing (NaN) value. Column order of the output
-is fixed by the plan arrays and matches ``flowcast.models.roads.features.feature_names``:
+is fixed by the plan arrays and matches ``flowcast.models.roads.feature_spec.feature_names``:
 lags, rolling (mean, std, min) per window, seasonal, covariate lags, the calendar's time columns
 (computed per bucket in Python: day types are not a kernel), static, per sensor graph (the
 undirected one, upstream, downstream: as the spec says) neighbour means then differences, flag

@@ -23,7 +23,8 @@ Arrays, each ``(H, N)`` (time-major, so that closing writes one contiguous row) 
   ``IMP_RAW`` / ``IMP_TEMPORAL`` / ``IMP_SPATIAL`` / ``IMP_FALLBACK``.
 - ``col_bucket`` ``(H,)`` int64: the bucket id each column holds, ``NO_BUCKET`` when none.
 
-Kernels take these seven arrays as one tuple, ``hist``, in that order.
+Kernels take these seven arrays as one tuple, ``hist``, in that order. A late reading is folded
+into a closed cell by :mod:`flowcast.kernels.late_readings`.
 """
 
 from __future__ import annotations
@@ -154,62 +155,6 @@ def set_cell_value(hist: tuple, col: int, s: int, v: int, x: float) -> None:
     hist[0][v, col, s] = quantize(x, var_scale(v))
 
 
-@njit(cache=True)
-def merge_reading(hist: tuple, col: int, s: int, flow: float, occ: float, speed: float) -> None:
-    """Add one late reading into a closed cell whose raw statistics are intact, exactly as if it
-    had arrived on time: flow sum, occupancy mean and flow-weighted speed are updated from the
-    stored weights. A variable whose value is imputed had no raw data, so it restarts from the
-    reading. Only raw statistics change here; flags and imputation are the caller's."""
-    count, occ_n, imp = hist[2], hist[3], hist[5]
-    code = int(imp[col, s])
-    if count[col, s] < COUNT_MAX:
-        count[col, s] += 1
-    if not np.isnan(flow):
-        old = cell_value(hist, col, s, FLOW)
-        fresh = imp_code(code, FLOW) != IMP_RAW or np.isnan(old)
-        set_cell_value(hist, col, s, FLOW, flow if fresh else old + flow)
-        code = with_imp_code(code, FLOW, IMP_RAW)
-    if not np.isnan(occ):
-        n = occ_n[col, s]
-        if n == 0 or imp_code(code, OCC) != IMP_RAW:
-            set_cell_value(hist, col, s, OCC, occ)
-            occ_n[col, s] = 1
-        else:
-            old = cell_value(hist, col, s, OCC)
-            set_cell_value(hist, col, s, OCC, (old * n + occ) / (n + 1))
-            if n < COUNT_MAX:
-                occ_n[col, s] = n + 1
-        code = with_imp_code(code, OCC, IMP_RAW)
-    if not np.isnan(speed):
-        _merge_speed(hist, col, s, flow, speed, imp_code(code, SPEED) != IMP_RAW)
-        code = with_imp_code(code, SPEED, IMP_RAW)
-    imp[col, s] = code
-
-
-@njit(cache=True)
-def _merge_speed(hist: tuple, col: int, s: int, flow: float, speed: float, fresh: bool) -> None:
-    """Fold one speed into a cell's speed and weight code (``fresh``: no raw speed yet)."""
-    sw = hist[1]
-    code = int(sw[col, s])
-    if fresh:
-        code = 0
-    usable_flow = (not np.isnan(flow)) and flow > 0.0
-    old = cell_value(hist, col, s, SPEED)
-    if usable_flow:
-        if code != 0 and (code & SW_ARITH) == 0:
-            w = code / WEIGHT_SCALE
-            set_cell_value(hist, col, s, SPEED, (old * w + speed * flow) / (w + flow))
-            sw[col, s] = encode_flow_weight(w + flow)
-        else:  # first usable flow: the flow-weighted mean replaces the arithmetic fallback
-            set_cell_value(hist, col, s, SPEED, speed)
-            sw[col, s] = encode_flow_weight(flow)
-    elif code == 0:
-        set_cell_value(hist, col, s, SPEED, speed)
-        sw[col, s] = encode_arith_count(1.0)
-    elif code & SW_ARITH:
-        n = code & SW_MAX
-        set_cell_value(hist, col, s, SPEED, (old * n + speed) / (n + 1))
-        sw[col, s] = encode_arith_count(n + 1.0)
     # a speed without usable flow does not move a flow-weighted mean
 
 

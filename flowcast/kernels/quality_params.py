@@ -1,10 +1,10 @@
 """Parameters of the road data-quality checks and imputation, shared by the engine and training.
 
-The live engine (:class:`flowcast.engine.state.RoadState`) and the offline history builder
+The live engine (:class:`flowcast.engine.road_state.RoadState`) and the offline history builder
 (:mod:`flowcast.models.roads.quality_history`) hand the same two arrays to the same kernels
 (:mod:`flowcast.kernels.quality`): ``qp`` from :meth:`QualityParams.to_array` and the per-sensor
-``sp`` from :func:`sensor_parameters`. Both live here, outside ``engine_state`` (which imports
-``flowcast.ingest``), so that ``flowcast.models`` can use them without breaking the layering.
+``sp`` from :func:`sensor_parameters`. Both live here, beside the kernels they parametrise, so
+that the engine and ``flowcast.models`` share them without either importing the other.
 """
 
 from __future__ import annotations

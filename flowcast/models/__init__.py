@@ -1,1 +1,3 @@
-"""Datasets (xarray on disk), forecasters, baselines, training, backtests and metrics."""
+"""Forecasters behind one protocol: baselines; road, intra-day spot and daily-arrivals models;
+calendar; horizons.
+"""

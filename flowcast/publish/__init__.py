@@ -1,1 +1,3 @@
-"""Road levels, alert lifecycle, Kafka sinks, HTTP API and pages."""
+"""From forecasts to messages: road conditions and screen rankings (roads/), saturation alerts and
+spot forecasts (spots/).
+"""

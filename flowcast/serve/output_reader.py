@@ -2,7 +2,7 @@
 
 :class:`OutputReader` runs one daemon thread over a consumer with kafka-python's
 ``KafkaConsumer`` interface and **no group** (every reader sees every partition; nothing is
-committed): :class:`flowcast.transport.bus.BusConsumer` or a consumer from
+committed): :class:`flowcast.transport.bus.consumer.BusConsumer` or a consumer from
 :func:`flowcast.transport.kafka_client.make_consumer` with ``group_id=None``.
 
 It assigns all partitions of the road-conditions, spot-forecasts and spot-alerts topics. Road
@@ -28,7 +28,8 @@ from flowcast.serve.view import LiveView
 log = logging.getLogger("flowcast.serve.output_reader")
 
 
-def _wall_ms() -> int:
+def wall_ms() -> int:
+    """The wall clock, epoch ms: the default "now" of the recent window."""
     return time.time_ns() // 1_000_000
 
 
@@ -41,7 +42,7 @@ class OutputReader:
     """
 
     def __init__(self, consumer: Any, view: LiveView, settings: Settings, *,
-                 clock_ms: Callable[[], int] = _wall_ms, poll_timeout_ms: int = 200,
+                 clock_ms: Callable[[], int] = wall_ms, poll_timeout_ms: int = 200,
                  retry_s: float = 1.0) -> None:
         self.consumer = consumer
         self.view = view

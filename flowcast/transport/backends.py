@@ -12,7 +12,7 @@ import time
 from typing import Any, Protocol
 
 from flowcast.config import Settings
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.readback import AlertsReader, bus_alerts_reader, kafka_alerts_reader
 from flowcast.transport.sinks import BusSink, KafkaSink, RecordSink
 

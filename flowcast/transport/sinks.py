@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from flowcast.config import KafkaSettings
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.kafka_client import make_producer
 
 Headers = list[tuple[str, bytes]]

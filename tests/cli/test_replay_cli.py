@@ -16,7 +16,7 @@ from flowcast.evaluation.report import read_predictions
 from flowcast.formats.dataset import FlowDataset, load_dataset, save_dataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 from flowcast.models.roads.artifact import save_model
-from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 TZ = dt.timezone(dt.timedelta(hours=8))

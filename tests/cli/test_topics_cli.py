@@ -8,7 +8,7 @@ import pytest
 
 from flowcast.cli import main
 from flowcast.config import Settings
-from flowcast.transport.devbroker import free_port
+from flowcast.transport.devbroker.ports import free_port
 
 
 def _config_file(tmp_path: Path, settings: Settings) -> Path:

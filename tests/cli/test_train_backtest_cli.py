@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from flowcast.cli import main
-from flowcast.evaluation.metrics import PREDICTION_COLUMNS
+from flowcast.evaluation.predictions import PREDICTION_COLUMNS
 from flowcast.evaluation.report import read_predictions
 from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
 from flowcast.models.roads.artifact import load_model, read_model_json

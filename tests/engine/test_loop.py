@@ -22,7 +22,7 @@ from flowcast.config import Settings
 from flowcast.engine.loop import Engine
 from flowcast.ingest.stream import stream_simulation
 from flowcast.ingest.wire.codec import encode_road_json, road_keys
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 
 START = dt.datetime(2026, 10, 8, 6, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -57,7 +57,7 @@ def _engine(city: Any, settings: Settings, bus: Bus, clock: SetClock,
             group: str = "engine") -> Engine:
     consumer = bus.consumer(group_id=group, enable_auto_commit=False,
                             auto_offset_reset="earliest")
-    engine = Engine(city, settings, consumer, BusSink(bus), clock=clock)
+    engine = Engine(city, settings, consumer, [BusSink(bus)], clock=clock)
     engine.subscribe()
     return engine
 

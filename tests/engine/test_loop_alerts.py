@@ -16,12 +16,12 @@ from spot_harness import HORIZONS, constant_model
 
 from flowcast.config import Settings
 from flowcast.engine.loop import Engine
-from flowcast.engine.spot_model_holder import SpotModelHolder
+from flowcast.engine.model_holder import ModelHolder
 from flowcast.ingest.simulator import generate_city
 from flowcast.ingest.stream import stream_simulation
-from flowcast.models.spots.forecaster import save_spot_model
-from flowcast.publish.spots.cap import cap_problems
-from flowcast.transport.bus import Bus
+from flowcast.models.spots.artifact import save_spot_model
+from flowcast.publish.spots.cap_read import cap_problems
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.readback import bus_alerts_reader
 from flowcast.transport.sinks import BusSink
 
@@ -58,7 +58,7 @@ def test_golden_week_raises_a_cap_alert_once_across_a_restart() -> None:
     def engine() -> Engine:
         consumer = bus.consumer(group_id="engine", enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-        e = Engine(city, settings, consumer, BusSink(bus), clock=clock)
+        e = Engine(city, settings, consumer, [BusSink(bus)], clock=clock)
         e.subscribe()
         return e
 
@@ -103,8 +103,8 @@ def test_a_restart_with_another_forecaster_reads_the_alerts_back(tmp_path: Path)
     def engine(model: str, **kwargs: Any) -> Engine:
         consumer = bus.consumer(group_id="engine", enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-        holder = SpotModelHolder(tmp_path / model / "spots", bucket_s=900, horizons=HORIZONS)
-        e = Engine(city, settings, consumer, BusSink(bus), clock=clock, spot_models=holder,
+        holder = ModelHolder.spots(tmp_path / model / "spots", bucket_s=900, horizons=HORIZONS)
+        e = Engine(city, settings, consumer, [BusSink(bus)], clock=clock, spot_models=holder,
                    **kwargs)
         e.subscribe()
         return e

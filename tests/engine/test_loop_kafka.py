@@ -159,7 +159,8 @@ def test_end_to_end_through_the_broker(world: Any) -> None:
 
 def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
     """`flowcast run --port 0`: the pages and the API on a real port, fed from the output
-    topics; the guidance-screen rankings also land on the conditions topic, keyed by screen."""
+    topics; the guidance-screen rankings are served by the API, and the conditions topic
+    carries segment conditions only."""
     import httpx
 
     settings, city, procs = world
@@ -191,10 +192,12 @@ def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
     screens = {s.id for s in city.screens}
 
     def ranked() -> bool:
-        keys = {r.key.decode() for r in _read_all(settings, settings.topics.road_conditions)}
-        return screens <= keys
+        body = httpx.get(f"{url}/api/screens", timeout=10).json()
+        return screens <= {s["screen"] for s in body["screens"] if s["issued_at"] is not None}
 
-    _wait_for(ranked, 60, procs, "screen rankings on the conditions topic")
+    _wait_for(ranked, 60, procs, "screen rankings in /api/screens")
+    keys = {r.key.decode() for r in _read_all(settings, settings.topics.road_conditions)}
+    assert keys == segments
     engine = procs.running[0]
     engine.send_signal(signal.SIGTERM)
     assert engine.wait(30) == 0, procs.logs()
@@ -270,7 +273,7 @@ def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
     producer.flush()
     producer.close()
     engine = Engine(city, settings, make_consumer(settings.kafka, group_id=settings.kafka.group_id),
-                    KafkaSink.connect(settings.kafka))
+                    [KafkaSink.connect(settings.kafka)])
     engine.subscribe()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (

@@ -20,9 +20,9 @@ from flowcast.engine.model_holder import ModelHolder
 from flowcast.ingest.simulator import simulate_history
 from flowcast.ingest.stream import stream_simulation
 from flowcast.models.roads.artifact import save_model
-from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -59,7 +59,7 @@ def _run(city: Any, settings: Settings, holder: ModelHolder | None, hours: float
                       progress=False)
     clock = SetClock(int((LIVE_START + dt.timedelta(hours=hours)).timestamp() * 1000))
     consumer = bus.consumer(group_id="e", enable_auto_commit=False, auto_offset_reset="earliest")
-    engine = Engine(city, settings, consumer, BusSink(bus), clock=clock, models=holder)
+    engine = Engine(city, settings, consumer, [BusSink(bus)], clock=clock, models=holder)
     engine.subscribe()
     quiet = 0
     while quiet < 3:
@@ -79,7 +79,7 @@ def _conditions(bus: Bus, settings: Settings) -> list[dict[str, Any]]:
 
 def test_engine_serves_the_model_with_intervals(city: Any, model_dir: Path) -> None:
     settings = engine_test_settings(Settings())
-    holder = ModelHolder(model_dir, bucket_s=300)
+    holder = ModelHolder.roads(model_dir, bucket_s=300)
     bus, engine = _run(city, settings, holder)
     messages = _conditions(bus, settings)
     assert messages
@@ -100,7 +100,7 @@ def test_new_version_is_picked_up_and_a_broken_one_refused(city: Any, model_dir:
                                                           tmp_path: Path) -> None:
     live = tmp_path / "live"
     save_model(_reload(model_dir), live)
-    holder = ModelHolder(live, bucket_s=300, check_every_s=0.0)
+    holder = ModelHolder.roads(live, bucket_s=300, check_every_s=0.0)
     first = holder.version
     assert holder.current() is not None
     time.sleep(1.1)  # version ids carry the save time to the second
@@ -120,8 +120,8 @@ def test_a_missing_model_is_a_clear_user_error(tmp_path: Path) -> None:
     from flowcast.errors import FlowcastUserError
 
     with pytest.raises(FlowcastUserError):
-        ModelHolder(tmp_path / "nothing-here", bucket_s=300)
-    holder = ModelHolder(tmp_path / "nothing-here", bucket_s=300, required=False)
+        ModelHolder.roads(tmp_path / "nothing-here", bucket_s=300)
+    holder = ModelHolder.roads(tmp_path / "nothing-here", bucket_s=300, required=False)
     assert holder.current() is None
 
 

@@ -7,10 +7,10 @@ import orjson
 
 from flowcast.config import Settings
 from flowcast.engine.road_cycle import RoadCycle
-from flowcast.engine.state import RoadState
+from flowcast.engine.road_state import RoadState
 from flowcast.ingest.readings import RoadBatch
 from flowcast.ingest.simulator import generate_city
-from flowcast.publish.messages import road_condition_messages
+from flowcast.publish.roads.conditions import road_condition_messages
 
 BUCKET_MS = 300_000
 DAY = 288

@@ -15,12 +15,12 @@ from spot_harness import HORIZONS, filled_state, spot_data, trained
 
 from flowcast.config import Settings
 from flowcast.engine.metrics import Metrics
+from flowcast.engine.model_holder import ModelHolder, SpotModelHolder
 from flowcast.engine.spot_cycle import SpotCycle
-from flowcast.engine.spot_model_holder import SpotModelHolder
-from flowcast.engine.state import SpotState
+from flowcast.engine.spot_state import SpotState
 from flowcast.models.baselines import SeasonalNaive
-from flowcast.models.spots.forecaster import save_spot_model
-from flowcast.publish.messages import spot_forecast_messages
+from flowcast.models.spots.artifact import save_spot_model
+from flowcast.publish.spots.forecasts import spot_forecast_messages
 
 ANCHOR_COLUMN = -96 + 43  # 10:45-11:00 local on the last day: the morning surge
 
@@ -44,7 +44,7 @@ def _cycle(holder: SpotModelHolder | None) -> SpotCycle:
 
 def _holder(path: Path, metrics: Metrics | None = None,
             horizons: tuple[int, ...] = HORIZONS) -> SpotModelHolder:
-    return SpotModelHolder(path, bucket_s=900, horizons=horizons, metrics=metrics,
+    return ModelHolder.spots(path, bucket_s=900, horizons=horizons, metrics=metrics,
                            check_every_s=0.0)
 
 
@@ -54,7 +54,7 @@ def test_the_model_forecasts_visitors_with_an_interval(tmp_path: Path, state: Sp
     bucket, column = _anchor()
     forecasts = _cycle(_holder(tmp_path / "spots")).forecasts(state, bucket)
     series = spot_data().series
-    expected = model.predict(series, np.array([column]))
+    expected = model.predict_at(series, np.array([column]))
     capacity = series.capacity[:, None]
     assert forecasts.model == f"lightgbm:{model.version}"
     np.testing.assert_allclose(forecasts.forecast_visitors, expected.y * capacity, rtol=1e-6)
@@ -72,7 +72,7 @@ def test_without_a_model_or_for_a_silent_spot_seasonal_naive_serves(
     bucket, _ = _anchor()
     seasonal = SeasonalNaive(season=96)
     window = state.window(bucket + 1, 96).visitors
-    expected = seasonal.predict(window, np.array(HORIZONS))
+    expected = seasonal.predict(window, np.array(HORIZONS)).y
     for holder in (None, _holder(tmp_path / "spots")):
         forecasts = _cycle(holder).forecasts(state, bucket)
         assert forecasts.model == "baseline:seasonal_naive"

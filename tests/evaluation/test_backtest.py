@@ -1,5 +1,5 @@
-"""Backtests: fold arithmetic (single split, rolling origins, T-GCN), no data after an origin
-is ever read, the baselines' windows, and the predictions table."""
+"""Backtests: no data after an origin is ever read, and the predictions table of the model and
+every baseline (fold arithmetic: test_folds.py; the baselines' windows: test_prediction_rows.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,11 @@ import pandas as pd
 import pytest
 
 from flowcast.errors import FlowcastUserError
-from flowcast.evaluation.backtest import (
-    PROFILE_PERSISTENCE,
-    ROAD_BASELINES,
-    BacktestSetup,
-    Grid,
-    backtest_roads,
-    baseline_forecasts,
-    plan_folds,
-)
+from flowcast.evaluation.backtest import BacktestSetup, backtest_roads
+from flowcast.evaluation.folds import plan_folds
+from flowcast.evaluation.prediction_rows import ROAD_BASELINES
 from flowcast.formats.dataset import make_series_dataset
-from flowcast.models.baselines import HistoricalAverage, LastValue, SeasonalNaive
-from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig
 
 BUCKET_S = 900
@@ -45,76 +38,6 @@ def _setup(horizons: tuple[int, ...] = (1, 2), quantiles: bool = False) -> Backt
     spec = FeatureSpec.for_bucket(BUCKET_S, horizons=horizons)
     return BacktestSetup(spec, TrainConfig(horizons=horizons, max_rounds=30, threads=1,
                                            quantiles=quantiles))
-
-
-# ----- folds ------------------------------------------------------------------------------------
-
-def test_single_split_arithmetic() -> None:
-    (fold,) = plan_folds(100, (1, 4), test_fraction=0.2)
-    assert fold.train_end == 80  # columns 0..79 train; the test span is 80..99
-    assert fold.origins[0] == 79 and fold.origins[-1] == 98  # first target 80, last 99
-
-
-def test_tgcn_split_matches_the_papers_windows() -> None:
-    """SZ-taxi: 2976 steps, train rows 0..2379, test windows of 4 inputs inside the test part,
-    targets 2384..2974 at 15 min (the last row is never a target)."""
-    (fold,) = plan_folds(2976, (1, 2, 3, 4), protocol="tgcn", bucket_s=900)
-    assert fold.train_end == 2380
-    assert fold.origins[0] == 2383 and fold.origins[-1] == 2973 and len(fold.origins) == 591
-    (fold,) = plan_folds(2976, (1,), protocol="tgcn", bucket_s=300)
-    assert fold.origins[0] == 2380 + 12 - 1  # an hour of 5-min inputs, as for Los-loop
-
-
-def test_rolling_origins_cover_the_test_span_once() -> None:
-    folds = plan_folds(1000, (1, 4), test_fraction=0.3, folds=4)
-    origins = np.concatenate([f.origins for f in folds])
-    assert origins.tolist() == list(range(699, 999))
-    for fold in folds:
-        assert fold.train_end == fold.origins[0] + 1  # everything up to the first origin
-    assert [f.train_end for f in folds] == [700, 775, 850, 925]
-
-
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"test_fraction": 0.0}, "between 0 and 1"),
-    ({"test_fraction": 1.0}, "between 0 and 1"),
-    ({"folds": 0}, "--folds must be at least 1"),
-    ({"folds": 2, "protocol": "tgcn"}, "single 80/20 split"),
-    ({"protocol": "arima"}, "unknown protocol"),
-    ({"horizons": (30,), "test_fraction": 0.2}, "longest horizon .* is longer than the test"),
-    ({"folds": 50, "test_fraction": 0.2}, "50 folds do not fit"),
-    ({"min_train": 90}, "only 80 buckets before the test span"),
-])
-def test_bad_plans_are_refused(kwargs: dict, message: str) -> None:
-    args = {"horizons": (1, 4), **kwargs}
-    horizons = args.pop("horizons")
-    with pytest.raises(FlowcastUserError, match=message):
-        plan_folds(100, horizons, **args)
-
-
-# ----- baselines ---------------------------------------------------------------------------------
-
-def test_baseline_forecasts_read_the_window_ending_at_each_origin() -> None:
-    speed = _speed(days=9)
-    origins = np.array([700, 800], np.int64)
-    got = baseline_forecasts(speed, origins, (1, 3), BUCKET_S)
-    assert set(got) == set(ROAD_BASELINES)
-    for k, o in enumerate(origins):
-        window = speed[:, : o + 1]
-        for b in (LastValue(), HistoricalAverage(season=PER_DAY), SeasonalNaive(PER_DAY)):
-            np.testing.assert_array_equal(got[b.name][:, k], b.predict(window, np.array([1, 3])))
-    # profile persistence: last value + the 7-day mean change from now to the target time
-    o, h = 800, 3
-    past = speed[:, [o - d * PER_DAY for d in range(1, 8)]]
-    ahead = speed[:, [o + h - d * PER_DAY for d in range(1, 8)]]
-    np.testing.assert_allclose(got[PROFILE_PERSISTENCE][:, 1, 1],
-                               speed[:, o] + (ahead - past).mean(axis=1), rtol=1e-5)
-
-
-def test_baselines_before_the_data_are_missing_not_made_up() -> None:
-    speed = _speed(days=2)
-    got = baseline_forecasts(speed, np.array([5], np.int64), (1,), BUCKET_S)
-    assert np.isnan(got["seasonal_naive"]).all() and np.isnan(got["historical_average"]).all()
-    np.testing.assert_array_equal(got["last_value"][:, 0, 0], speed[:, 5])
 
 
 # ----- the backtest ------------------------------------------------------------------------------
@@ -175,9 +98,3 @@ def test_tgcn_backtest_forecasts_every_step_and_drops_the_last_row() -> None:
     last = pd.Timestamp(roads["time"].values[-2], tz="UTC") + pd.Timedelta(minutes=15)
     assert table["target_time"].max() == last
     assert sorted(table["horizon_steps"].unique()) == [1, 2, 3]
-
-
-def test_grid_from_roads() -> None:
-    grid = Grid.from_roads(_roads(_speed(days=1)), "speed")
-    assert grid.interval_s == BUCKET_S and grid.values.shape == (3, PER_DAY)
-    assert grid.ids.tolist() == ["S0", "S1", "S2"]

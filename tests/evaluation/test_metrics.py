@@ -7,52 +7,19 @@ with pencil and paper.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
+from predictions_harness import NAN, tiny
 
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.metrics import (
-    PredictionsError,
     error_by_time_of_day,
-    evaluate,
     horizon_metrics,
     improvement_over_baselines,
-    metrics_json,
-    validate_predictions,
     worst_series,
 )
 from flowcast.evaluation.report_text import format_table, horizon_label
-
-NAN = np.nan
-T0 = pd.Timestamp("2024-01-01T00:00", tz="UTC")
-# per series, per origin: (h=1, h=2)
-TRUTH = {"A": [(10, 12), (12, NAN), (0, 8)], "B": [(0.5, 4), (4, 6), (6, 5)]}
-PRED = {
-    "lightgbm": {"A": [(11, 13), (10, 9), (1, 8)], "B": [(1.5, 4), (5, 6), (6, 2)]},
-    "last_value": {"A": [(9, 9), (10, 10), (12, 12)], "B": [(0.5, 0.5), (4, 4), (6, NAN)]},
-}
-# lightgbm's intervals, same layout: ((p10, p90) at h=1, (p10, p90) at h=2)
-BANDS = {"A": [((10.5, 11.5), (12, 14)), ((9, 13), (8, 10)), ((0, 2), (7, 9))],
-         "B": [((1, 2), (3, 5)), ((4, 6), (6.5, 7)), ((5, 7), (1, 3))]}
-
-
-def tiny() -> pd.DataFrame:
-    """The hand-checked predictions table (24 rows)."""
-    rows = []
-    for model, preds in PRED.items():
-        for series in ("A", "B"):
-            for o in range(3):
-                for j, h in enumerate((1, 2)):
-                    lo, hi = BANDS[series][o][j] if model == "lightgbm" else (NAN, NAN)
-                    rows.append({
-                        "series": series, "origin": T0 + pd.Timedelta(hours=o),
-                        "horizon_steps": h, "target_time": T0 + pd.Timedelta(hours=o + h),
-                        "y_true": float(TRUTH[series][o][j]), "y_pred": float(preds[series][o][j]),
-                        "p10": lo, "p90": hi, "model": model})
-    return pd.DataFrame(rows)
 
 
 def reference(df: pd.DataFrame, *, mape_floor: float, zero_is_missing: bool,
@@ -255,84 +222,9 @@ def test_worst_series_ranks_by_mae() -> None:
         worst_series(tiny(), "nope")
 
 
-def test_validate_normalises_dtypes_and_order() -> None:
-    df = tiny().drop(columns=["model"]).iloc[:12]
-    df["series"] = np.where(df["series"] == "A", 90217, 90218)  # integer road ids
-    df["origin"] = df["origin"].dt.tz_convert("Asia/Shanghai")
-    df["fold"] = 1  # extra columns are kept, at the end
-    out = validate_predictions(df)
-    assert list(out.columns) == ["series", "origin", "horizon_steps", "target_time", "y_true",
-                                 "y_pred", "p10", "p90", "model", "fold"]
-    assert set(out["series"]) == {"90217", "90218"}
-    assert str(out["origin"].dtype) == "datetime64[ns, UTC]"
-    assert out["origin"].iloc[0] == T0
-    assert set(out["model"]) == {"model"}
-
-
-def _break(change: str) -> pd.DataFrame:
-    df = tiny()
-    if change == "no y_pred":
-        return df.drop(columns=["y_pred"])
-    if change == "naive":
-        return df.assign(origin=df["origin"].dt.tz_localize(None))
-    if change == "text times":
-        return df.assign(target_time=df["target_time"].astype(str))
-    if change == "p10 only":
-        return df.drop(columns=["p90"])
-    if change == "crossed":
-        return df.assign(p10=df["p90"] + 1)
-    if change == "duplicate":
-        return pd.concat([df, df.iloc[:1]])
-    if change == "horizon 0":
-        return df.assign(horizon_steps=df["horizon_steps"] - 1)
-    if change == "float horizon":
-        return df.assign(horizon_steps=df["horizon_steps"] * 1.0)
-    if change == "inf":
-        return df.assign(y_pred=df["y_pred"].replace(9.0, np.inf))
-    if change == "no series":
-        return df.assign(series=df["series"].where(df["series"] == "A", None))
-    raise AssertionError(change)
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ("no y_pred", "lack column.*y_pred"),
-    ("naive", "origin has no time zone"),
-    ("text times", "target_time must be datetime64 with a time zone"),
-    ("p10 only", "p10 without its partner"),
-    ("crossed", "p10 exceeds p90 in 12 row"),
-    ("duplicate", "1 duplicated"),
-    ("horizon 0", "horizon_steps must be >= 1"),
-    ("float horizon", "horizon_steps must be integers"),
-    ("inf", "y_pred has 3 infinite"),  # the three 9.0 forecasts
-    ("no series", "series is missing in 12 row"),
-])
-def test_validate_names_the_problem(change: str, message: str) -> None:
-    with pytest.raises(PredictionsError, match=message) as caught:
-        validate_predictions(_break(change))
-    assert isinstance(caught.value, ValueError)
-    assert isinstance(caught.value, FlowcastUserError)
-
-
 def test_bad_mape_floor_is_a_user_error() -> None:
     with pytest.raises(FlowcastUserError, match="mape_floor must be > 0"):
         horizon_metrics(tiny(), mape_floor=0)
-
-
-def test_metrics_json_is_plain_json_with_nulls() -> None:
-    ev = evaluate(tiny(), timezone="Asia/Shanghai", interval_s=3600)
-    doc = metrics_json(ev, {"dataset": "tiny", "data_hash": "abc"})
-    text = json.dumps(doc, allow_nan=False)  # raises if a NaN slipped through
-    back = json.loads(text)
-    assert back["meta"] == {"dataset": "tiny", "data_hash": "abc"}
-    assert back["model"] == "lightgbm"
-    assert back["horizons_steps"] == [1, 2] and back["horizons_s"] == [3600, 7200]
-    assert back["beats_all_baselines_at_every_horizon"] is True
-    rows = {(r["model"], r["horizon_steps"]): r for r in back["per_horizon"]}
-    assert rows[("last_value", 1)]["coverage"] is None
-    assert rows[("lightgbm", 1)]["mae"] == pytest.approx(1.0)
-    assert {(r["model"], r["horizon_steps"]) for r in back["tgcn_pooled"]} == set(rows)
-    assert back["span"]["first_origin"] == "2024-01-01T00:00:00+00:00"
-    assert back["worst_series"]["rows"][0]["series"] in {"A", "B"}
 
 
 def test_format_table_marks_the_best_and_gives_the_verdict() -> None:

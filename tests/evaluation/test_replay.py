@@ -27,8 +27,9 @@ from flowcast.config import Settings
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.model_holder import ModelHolder
-from flowcast.engine.state import RoadState
-from flowcast.evaluation.replay import ReplaySpan, replay_settings, stream_through_engine
+from flowcast.engine.road_state import RoadState
+from flowcast.evaluation.replay_plan import ReplaySpan, replay_settings
+from flowcast.evaluation.replay_stream import stream_through_engine
 from flowcast.evaluation.report import read_predictions
 from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset, load_dataset, save_dataset
@@ -190,7 +191,7 @@ def test_engine_sees_every_reading_in_its_own_bucket(dataset: Path, model_dir: P
     data = load_dataset(dataset)
     city = city_from_geojson(json.loads(data.city_geojson or ""))
     series = road_series(data.roads, city)
-    holder = ModelHolder(model_dir, bucket_s=300, metrics=Metrics())
+    holder = ModelHolder.roads(model_dir, bucket_s=300, metrics=Metrics())
     model = holder.current()
     assert model is not None
     settings = replay_settings(Settings(), 300, model)

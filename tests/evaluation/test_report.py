@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from flowcast.errors import FlowcastUserError
-from flowcast.evaluation.metrics import horizon_metrics, validate_predictions
+from flowcast.evaluation.metrics import horizon_metrics
+from flowcast.evaluation.predictions import validate_predictions
 from flowcast.evaluation.report import ReportFiles, read_predictions, write_report
 
 T0 = pd.Timestamp("2015-01-25T00:00", tz="UTC")

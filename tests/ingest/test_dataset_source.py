@@ -21,7 +21,7 @@ from flowcast.ingest.dataset_source import (
 )
 from flowcast.ingest.simulator import generate_city, simulate_history
 from flowcast.ingest.wire.codec import ARROW_HEADERS, decode_road_records
-from flowcast.transport.bus import partition_for
+from flowcast.transport.bus.log import partition_for
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 

@@ -21,7 +21,7 @@ from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator import Simulator, generate_city
 from flowcast.ingest.stream import stream_simulation, stream_to_kafka
 from flowcast.ingest.wire.codec import ARROW_HEADERS, decode_road_records, decode_spot_records
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.kafka_client import make_consumer
 from flowcast.transport.sinks import BusSink
 

@@ -1,17 +1,13 @@
-"""History ring buffers: fixed point, exact late merges, window reads, wrap-around, export."""
+"""History ring buffers: fixed point, window reads, wrap-around, export."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from flowcast.engine.state import History
+from flowcast.engine.road_history import History
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
-
-
-def _cell(hist: tuple, col: int, s: int) -> tuple[float, float, float]:
-    return tuple(kh.cell_value(hist, col, s, v) for v in range(3))  # type: ignore[return-value]
 
 
 def test_fixed_point_round_trip_and_limits() -> None:
@@ -24,52 +20,6 @@ def test_fixed_point_round_trip_and_limits() -> None:
     assert kh.quantize(1e9, kh.FLOW_SCALE) == kh.Q_MAX  # saturates below the missing code
     assert kh.encode_flow_weight(0.01) == 1  # a positive weight never reads as "no speed"
     assert kh.encode_arith_count(3) == kh.SW_ARITH | 3
-
-
-def test_merging_readings_one_by_one_equals_the_bucket_statistics() -> None:
-    rng = np.random.default_rng(7)
-    hist = kh.new_history(1, 4)
-    hist[6][1] = 1  # a raw cell with no readings yet
-    n = 40
-    flow = rng.integers(0, 9, n).astype(np.float64)
-    occ = rng.uniform(0, 0.5, n)
-    speed = rng.uniform(20, 100, n)
-    flow[rng.random(n) < 0.2] = np.nan
-    occ[rng.random(n) < 0.2] = np.nan
-    speed[rng.random(n) < 0.2] = np.nan
-    for i in range(n):
-        kh.merge_reading(hist, 1, 0, flow[i], occ[i], speed[i])
-    usable = ~np.isnan(speed) & (np.nan_to_num(flow) > 0)
-    expected = (np.nansum(flow), np.nanmean(occ),
-                (speed[usable] * flow[usable]).sum() / flow[usable].sum())
-    np.testing.assert_allclose(_cell(hist, 1, 0), expected, atol=0.02)
-    assert hist[2][1, 0] == n and hist[3][1, 0] == (~np.isnan(occ)).sum()
-    assert hist[1][1, 0] == flow[usable].sum() * kh.WEIGHT_SCALE
-
-
-def test_speed_modes_arithmetic_then_flow_weighted() -> None:
-    hist = kh.new_history(1, 2)
-    hist[6][0] = 0
-    kh.merge_reading(hist, 0, 0, np.nan, np.nan, 40.0)  # speed-only probe readings
-    kh.merge_reading(hist, 0, 0, np.nan, np.nan, 60.0)
-    assert _cell(hist, 0, 0)[2] == 50.0 and hist[1][0, 0] == kh.SW_ARITH | 2
-    kh.merge_reading(hist, 0, 0, 10.0, np.nan, 30.0)  # usable flow: weighted mean takes over
-    assert _cell(hist, 0, 0)[2] == 30.0 and hist[1][0, 0] == 10 * kh.WEIGHT_SCALE
-    kh.merge_reading(hist, 0, 0, 30.0, np.nan, 70.0)
-    assert _cell(hist, 0, 0)[2] == 60.0
-    kh.merge_reading(hist, 0, 0, 0.0, np.nan, 5.0)  # no usable flow: the weighted mean stays
-    assert _cell(hist, 0, 0)[2] == 60.0 and _cell(hist, 0, 0)[0] == 40.0
-
-
-def test_merge_restarts_an_imputed_variable() -> None:
-    hist = kh.new_history(1, 2)
-    hist[6][0] = 0
-    kh.set_cell_value(hist, 0, 0, kh.FLOW, 99.0)
-    hist[5][0, 0] = kq.ALL_PENDING  # every variable holds an imputed value
-    kh.merge_reading(hist, 0, 0, 4.0, np.nan, np.nan)
-    assert _cell(hist, 0, 0)[0] == 4.0
-    assert kh.imp_code(hist[5][0, 0], kh.FLOW) == kh.IMP_RAW
-    assert kh.imp_code(hist[5][0, 0], kh.OCC) == kh.IMP_FALLBACK
 
 
 def _filled(n_sensors: int, n_buckets: int, first: int, last: int) -> History:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flowcast.engine.state import SpotState
+from flowcast.engine.spot_state import SpotState
 from flowcast.ingest.readings import SpotBatch
 from flowcast.kernels import buckets as kb
 from flowcast.kernels import spots as ks

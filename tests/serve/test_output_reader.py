@@ -24,7 +24,7 @@ from flowcast.ingest.simulator import generate_city
 from flowcast.publish.spots.cap import alert_messages
 from flowcast.serve.output_reader import OutputReader
 from flowcast.serve.view import LiveView
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.kafka_client import make_consumer, make_producer
 from flowcast.transport.sinks import BusSink
 from flowcast.transport.topics import create_topics, topic_specs

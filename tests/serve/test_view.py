@@ -1,45 +1,21 @@
-"""The live view: latest conditions and forecasts, today's spot curve, the alert lifecycle with
-acknowledgements, screen rankings, listeners, and records it must skip without raising."""
+"""The live view: the latest condition per segment, readiness, concurrent apply and read, and
+records it must skip without raising. Spots, alerts and screens: test_spot_board.py,
+test_alert_book.py, test_screen_board.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
 
 import orjson
-import pytest
-from live_harness import (
-    TZ,
-    alert_lifecycle,
-    condition_records,
-    live_settings,
-    spot_records,
-)
+from live_harness import TZ, condition_records
 
 from flowcast.city import City
 from flowcast.config import Settings
-from flowcast.ingest.simulator import generate_city
-from flowcast.publish.spots.cap import alert_messages
 from flowcast.serve.view import LiveView
 
 T = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
 FIVE_MIN = 300_000
-
-
-@pytest.fixture(scope="module")
-def city() -> City:
-    return generate_city(30, 3, seed=5)
-
-
-@pytest.fixture(scope="module")
-def settings() -> Settings:
-    return live_settings()
-
-
-@pytest.fixture
-def view(city: City, settings: Settings) -> LiveView:
-    return LiveView(city, settings)
 
 
 def _apply(view: LiveView, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -84,108 +60,10 @@ def test_garbled_and_unknown_records_are_counted_not_raised(view: LiveView, city
     assert rejected["unknown_segment"] == 1 and rejected["unknown_topic"] == 1
     assert sum(rejected.values()) == 8
     assert view.conditions() == [] and not view.ready.is_set()
-    # a screen message read back from the conditions topic is skipped, not an error
+    # the conditions topic carries segment conditions only: anything else there is refused
     assert view.apply(topics.road_conditions, b"VMS01", b'{"screen": "VMS01"}') is False
-    assert view.stats()["applied"]["screen_echo"] == 1
-
-
-def test_spot_forecast_and_todays_curve(view: LiveView, city: City,
-                                        settings: Settings) -> None:
-    topic = settings.topics.spot_forecasts
-    spot = str(city.spot_ids[0])
-    for n in range(4):
-        _apply(view, topic, spot_records(city, T + n * 900_000, 0.5 + 0.05 * n, 0.95))
-    _apply(view, topic, spot_records(city, T + 3 * 900_000, 0.7, 0.95))  # a repeat replaces
-    entry = view.spot(spot)
-    assert entry is not None and entry["forecast"]["issued_at"] == T + 3 * 900_000
-    assert entry["saturation_now"] == 0.7 and entry["saturation_peak"] == 0.95
-    assert [p["issued_at"] for p in entry["curve"]] == [T + n * 900_000 for n in range(4)]
-    assert [p["saturation"] for p in entry["curve"]] == [0.5, 0.55, 0.6, 0.7]
-    assert entry["curve"][0]["forecast_valid_at"] == T + 3_600_000
-    # the next local day starts a new curve
-    tomorrow = T + 86_400_000
-    _apply(view, topic, spot_records(city, tomorrow, 0.2))
-    assert [p["issued_at"] for p in view.spot(spot)["curve"]] == [tomorrow]
-    assert view.spot("nowhere") is None
-    assert [s["spot"] for s in view.spots()] == city.spot_ids.tolist()
-
-
-def test_alert_lifecycle_history_acks_and_cancel(view: LiveView, city: City,
-                                                 settings: Settings) -> None:
-    spot = "holiday-beach"
-    messages = alert_lifecycle(city, spot, T)
-    assert messages[0].msg_type == "Alert"
-    assert messages[-1].msg_type == "Cancel"
-    events: list[tuple[str, dict[str, Any]]] = []
-    view.add_listener(lambda kind, payload: events.append((kind, payload)))
-    records = alert_messages(messages)
-    _apply(view, settings.topics.spot_alerts, records[:-1])  # Alert and Updates
-    [active] = view.alerts()
-    root = messages[0].identifier
-    assert active["identifier"] == root and active["status"] == "active"
-    assert [h["msgType"] for h in active["history"]] == [m.msg_type for m in messages[:-1]]
-    assert active["messages"] == [m.to_dict() for m in messages[:-1]]
-    assert active["latest"] == messages[-2].identifier and not active["acknowledged"]
-    assert view.spot(spot)["alert"]["identifier"] == root
-    # a duplicate (at-least-once delivery) changes nothing
-    _apply(view, settings.topics.spot_alerts, records[:1])
-    assert len(view.alerts()[0]["history"]) == len(messages) - 1
-    # acknowledging the latest message; unknown identifiers raise KeyError
-    ack = view.acknowledge(messages[-2].identifier, "duty officer", "gates told")
-    assert (ack["alert"], ack["by"], ack["note"], ack["spot"]) == (
-        root, "duty officer", "gates told", spot)
-    assert view.alerts()[0]["acknowledged"] is True
-    with pytest.raises(KeyError):
-        view.acknowledge("flowcast-nope-1-0", "x")
-    # the Cancel closes the episode; it stays listed among the recently cancelled
-    _apply(view, settings.topics.spot_alerts, records[-1:])
-    assert view.alerts() == []
-    [closed] = view.alerts(include_cancelled=True)
-    assert closed["status"] == "cancelled" and closed["msgType"] == "Cancel"
-    assert closed["acks"] == [ack]
-    assert view.alert(messages[-1].identifier)["identifier"] == root
-    kinds = [k for k, _ in events]
-    assert kinds == ["alert"] * (len(messages) - 1) + ["ack", "alert"]
-    assert events[-1][1]["message"] == messages[-1].to_dict()
-
-
-def test_an_update_without_its_alert_still_opens_the_episode(view: LiveView, city: City,
-                                                             settings: Settings) -> None:
-    """On a compacted topic the Alert may be gone: the latest Update is enough."""
-    messages = alert_lifecycle(city, "qilou-old-street", T)
-    update = next(m for m in messages if m.msg_type == "Update")
-    view.apply(settings.topics.spot_alerts, update.key(), update.value())
-    [active] = view.alerts()
-    assert active["identifier"] == messages[0].identifier
-    assert active["latest"] == update.identifier
-    view.acknowledge(messages[0].identifier, "desk")  # by the episode's first identifier
-    assert view.alerts()[0]["acks"][0]["message"] == update.identifier
-
-
-def test_cancelled_alerts_expire(city: City, settings: Settings) -> None:
-    view = LiveView(city, settings, cancelled_keep_s=0.0)
-    _apply(view, settings.topics.spot_alerts,
-           alert_messages(alert_lifecycle(city, "holiday-beach", T)))
-    assert view.alerts(include_cancelled=True) == []
-
-
-def test_screens_ranked_when_complete_and_listeners_isolated(view: LiveView, city: City,
-                                                             settings: Settings) -> None:
-    seen: list[str] = []
-
-    def broken(kind: str, payload: dict[str, Any]) -> None:
-        raise RuntimeError("listener bug")
-
-    view.add_listener(broken)
-    view.add_listener(lambda kind, payload: seen.append(kind))
-    assert view.screen(city.screens[0].id)["issued_at"] is None  # a stub before any data
-    assert view.screen("nope") is None
-    _apply(view, settings.topics.road_conditions, condition_records(city, settings, T, 45.0))
-    screen = view.screen(city.screens[0].id)
-    assert screen["issued_at"] == T and screen["routes"][0]["rank"] == 1
-    assert seen.count("condition") == city.n_segments
-    assert seen.count("screen") == len(city.screens)
-    assert view.stats()["screens"] == len(city.screens)
+    assert view.stats()["rejected"]["malformed (KeyError)"] == 2
+    assert "screen_echo" not in view.stats()["applied"]
 
 
 def test_concurrent_apply_and_read(view: LiveView, city: City, settings: Settings) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kafka import KafkaAdminClient, KafkaProducer
 
 from flowcast.config import Settings
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.readback import bus_alerts_reader, kafka_alerts_reader
 from flowcast.transport.topics import create_topics, topic_specs
 

@@ -15,7 +15,7 @@ from kafka.structs import TopicPartition
 from kafka_fixture import KafkaNames
 
 from flowcast.transport import sinks
-from flowcast.transport.bus import Bus
+from flowcast.transport.bus.broker import Bus
 from flowcast.transport.kafka_client import make_consumer
 from flowcast.transport.sinks import BusSink, KafkaSink, RecordSink, SinkError
 

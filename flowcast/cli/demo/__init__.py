@@ -1,1 +1,3 @@
-"""flowcast.cli.demo.command."""
+"""flowcast demo: prepare a city and a quick model, the stream's clock, the terminal report, the
+run, the command.
+"""

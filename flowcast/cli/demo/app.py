@@ -9,8 +9,9 @@ The stages, each the production component:
    time, and rebuilds its state from that history silently (as after any restart);
 4. the live stream runs at ``speedup`` x real time (0: as fast as it goes) for ``minutes``
    simulated minutes or until Ctrl-C;
-5. a view of the output topics feeds the HTTP API and the pages, and prints every saturation
-   alert (raised, updated, cancelled) in the terminal.
+5. the serving side (:class:`flowcast.serve.service.Service`) feeds the HTTP API and the pages
+   from the output topics, and :mod:`flowcast.cli.demo.report` prints every saturation alert
+   (raised, updated, cancelled) in the terminal.
 """
 
 from __future__ import annotations
@@ -21,29 +22,25 @@ import secrets
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from flowcast.city import City
+from flowcast.cli.demo.clock import ClockingSink, StreamClock
 from flowcast.cli.demo.prepare import DemoCity, Prepared, prepare
+from flowcast.cli.demo.report import DemoSummary, TerminalReport
 from flowcast.config import Settings
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.errors import FlowcastUserError
 from flowcast.ingest.simulator import Simulator
 from flowcast.ingest.stream import stream_simulation
+from flowcast.serve.service import Service
 from flowcast.transport.backends import BusTransport, KafkaTransport, Transport
-from flowcast.transport.sinks import Headers, RecordSink
 
 log = logging.getLogger("flowcast.cli.demo.app")
 
 PRELOAD_DAYS = 1.25  # history streamed before the live part: yesterday plus the longest horizon
-LEVEL_WORDS = ("smooth", "basically smooth", "light", "moderate", "severe")
 
 
 @dataclass(frozen=True)
@@ -60,166 +57,6 @@ class DemoOptions:
     port: int = 8080
     kafka: str | None = None
     summary_file: Path | None = None
-
-
-class StreamClock:
-    """The engine's clock in the demo: the event time the stream has reached (epoch ms), so
-    "too far in the future" and idle watermarks follow the simulated city, not the wall."""
-
-    def __init__(self, ms: int) -> None:
-        self._ms = ms
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        """Event time reached by the stream, epoch ms."""
-        return self._ms
-
-    def monotonic(self) -> float:
-        """Real monotonic seconds (latencies stay real)."""
-        return time.monotonic()
-
-    def advance(self, ms: int) -> None:
-        """Move forward to ``ms`` (never back)."""
-        with self._lock:
-            if ms > self._ms:
-                self._ms = ms
-
-
-class ClockingSink:
-    """A sink that moves a :class:`StreamClock` to each record's timestamp once it is sent."""
-
-    def __init__(self, sink: RecordSink, clock: StreamClock) -> None:
-        self.sink = sink
-        self.clock = clock
-
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None,
-             timestamp_ms: int | None = None) -> None:
-        """Send, then advance the clock to the record's time."""
-        self.sink.send(topic, key, value, headers, timestamp_ms)
-        if timestamp_ms is not None:
-            self.clock.advance(timestamp_ms)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Flush the wrapped sink."""
-        self.sink.flush(timeout)
-
-    def close(self) -> None:
-        """Close the wrapped sink."""
-        self.sink.close()
-
-
-@dataclass
-class DemoSummary:
-    """What a demo run published, as the pages' view saw it."""
-
-    conditions: int = 0
-    spot_forecasts: int = 0
-    screens: int = 0
-    segments: set[str] = field(default_factory=set)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    models: set[str] = field(default_factory=set)
-    url: str = ""
-    simulated_until: str = ""
-
-    def to_json(self) -> bytes:
-        """The summary as JSON (for scripts and tests)."""
-        return orjson.dumps({
-            "conditions": self.conditions, "spot_forecasts": self.spot_forecasts,
-            "screens": self.screens, "segments": len(self.segments),
-            "alerts": self.alerts, "models": sorted(self.models), "url": self.url,
-            "simulated_until": self.simulated_until}, option=orjson.OPT_INDENT_2)
-
-
-class TerminalReport:
-    """Listens to the view: prints alerts as they come and a status line per spot cycle."""
-
-    def __init__(self, city: City, echo: Callable[[str], None]) -> None:
-        self.echo = echo
-        self.zone = city.zone
-        self.spot_names = dict(zip(city.spot_ids.tolist(), city.spot_names.tolist(),
-                                   strict=True))
-        self.summary = DemoSummary()
-        self._levels: dict[str, int] = {}
-        self._spots: dict[int, dict[str, dict[str, Any]]] = {}  # issue time -> spot -> message
-        self._last_status_issue = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
-        """One new message from the view."""
-        with self._lock:
-            if kind == "condition":
-                self._condition(payload)
-            elif kind == "spot":
-                self._spot(payload)
-            elif kind == "alert":
-                self._alert(payload)
-            elif kind == "screen":
-                self.summary.screens += 1
-
-    def _condition(self, message: dict[str, Any]) -> None:
-        self.summary.conditions += 1
-        self.summary.segments.add(message["segment"])
-        self.summary.models.add(str(message.get("model")))
-        level = message.get("now", {}).get("level")
-        if isinstance(level, int):
-            self._levels[message["segment"]] = level
-
-    def _spot(self, message: dict[str, Any]) -> None:
-        """Collect spot forecasts by issue time; print a status line once every spot of an
-        issue time is in (partitions are read in any order, so lines never mix times)."""
-        self.summary.spot_forecasts += 1
-        issued = int(message["issued_at"])
-        if issued <= self._last_status_issue:
-            return
-        batch = self._spots.setdefault(issued, {})
-        batch[message["spot"]] = message
-        if len(batch) == len(self.spot_names):
-            self._last_status_issue = issued
-            self.echo(self._status(issued, batch))
-            for old in [t for t in self._spots if t <= issued]:
-                del self._spots[old]
-
-    def _status(self, issued_ms: int, spots: dict[str, dict[str, Any]]) -> str:
-        counts = Counter(self._levels.values())
-        roads = ", ".join(f"{counts[i]} {LEVEL_WORDS[i - 1]}" for i in range(1, 6) if counts[i])
-        busiest = max(spots.values(), key=_peak_saturation)
-        name = self.spot_names.get(busiest["spot"], busiest["spot"])
-        now = busiest.get("now", {}).get("saturation") or 0.0
-        return (f"{self._time(issued_ms)}  roads: {roads or 'no data yet'} | busiest spot: "
-                f"{name} {now:.0%} now, peak {_peak_saturation(busiest):.0%} forecast")
-
-    def _alert(self, payload: dict[str, Any]) -> None:
-        message = payload.get("message", payload)  # the view wraps the CAP message
-        info = message.get("info") or {}
-        if isinstance(info, list):
-            info = info[0] if info else {}
-        params = {p.get("valueName"): p.get("value") for p in info.get("parameter", [])}
-        spot = params.get("spotId", "?")
-        self.summary.alerts.append({"msgType": message.get("msgType"), "spot": spot,
-                                    "severity": info.get("severity"),
-                                    "identifier": message.get("identifier"),
-                                    "sent": message.get("sent")})
-        word = {"Alert": "ALERT RAISED", "Update": "ALERT UPDATED",
-                "Cancel": "ALERT CANCELLED"}.get(str(message.get("msgType")), "ALERT")
-        self.echo(f"{_cap_clock(message.get('sent'))}  *** {word} ({info.get('severity')}) "
-                  f"{info.get('headline', spot)}")
-        if message.get("msgType") != "Cancel" and info.get("instruction"):
-            self.echo(f"               {info['instruction']}")
-
-    def _time(self, ms: int) -> str:
-        return dt.datetime.fromtimestamp(ms / 1000, self.zone).strftime("%a %d %b %H:%M")
-
-
-def _peak_saturation(message: dict[str, Any]) -> float:
-    values = [f.get("saturation") for f in message.get("forecast", [])]
-    return max([v for v in values if v is not None] or [0.0])
-
-
-def _cap_clock(sent: Any) -> str:
-    try:
-        return dt.datetime.fromisoformat(str(sent)).strftime("%a %d %b %H:%M")
-    except ValueError:
-        return str(sent)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -277,7 +114,10 @@ class Demo:
         stream_simulation(sim, ClockingSink(transport.sink(), clock), start, 0, "arrow",
                           self.settings, progress=True)
         report = TerminalReport(prepared.city, self.echo)
-        reader, server = self._serve(prepared, transport, report, clock)
+        # the pages' view of the output topics, in the stream's time, reported in the terminal
+        service = Service.start(prepared.city, self.settings, transport.view_consumer(),
+                                metrics=self.metrics, clock_ms=clock.now_ms, listeners=[report])
+        report.summary.url = service.url
         engine, engine_thread, drained = self._start_engine(prepared, transport, clock)
         try:
             self._wait_caught_up(engine)
@@ -287,8 +127,7 @@ class Demo:
             drained.set()
             engine_thread.join(timeout=60)
             self._settle(report)
-            reader.stop()
-            server.stop()
+            service.close()
         if self._engine_error is not None:
             raise RuntimeError("the engine stopped with an error") from self._engine_error
         report.summary.simulated_until = dt.datetime.fromtimestamp(
@@ -301,26 +140,6 @@ class Demo:
             return KafkaTransport(self.settings, oldest_ms)
         return BusTransport(self.settings)
 
-    def _serve(self, prepared: Prepared, transport: Transport, report: TerminalReport,
-               clock: StreamClock) -> tuple[Any, Any]:
-        """The pages' view of the output topics (in the stream's time), its reader thread, the
-        screen rankings published to the conditions topic, and the HTTP server."""
-        from flowcast.publish.roads.screens import ScreenPublisher
-        from flowcast.serve.http import HttpServer, create_app
-        from flowcast.serve.output_reader import OutputReader
-        from flowcast.serve.view import LiveView
-
-        view = LiveView(prepared.city, self.settings)
-        view.add_listener(report)
-        view.add_listener(ScreenPublisher(transport.sink(), self.settings.topics.road_conditions))
-        reader = OutputReader(transport.view_consumer(), view, self.settings,
-                              clock_ms=clock.now_ms)
-        reader.start()
-        app = create_app(view, self.settings, metrics=self.metrics, ready=view.ready.is_set)
-        server = HttpServer(app, self.options.host, self.options.port)
-        report.summary.url = server.start()
-        return reader, server
-
     def _start_engine(self, prepared: Prepared, transport: Transport, clock: StreamClock
                       ) -> tuple[Engine, threading.Thread, threading.Event]:
         """The engine in a thread; set the returned event once the stream has ended."""
@@ -328,10 +147,11 @@ class Demo:
         if prepared.model_dir is not None:
             from flowcast.engine.model_holder import ModelHolder
 
-            models = ModelHolder(prepared.model_dir, bucket_s=self.settings.time.road_bucket_s,
-                                 metrics=self.metrics)
+            models = ModelHolder.roads(prepared.model_dir,
+                                       bucket_s=self.settings.time.road_bucket_s,
+                                       metrics=self.metrics)
         engine = Engine(prepared.city, self.settings, transport.engine_consumer(),
-                        transport.sink(), metrics=self.metrics, clock=clock, models=models,
+                        [transport.sink()], metrics=self.metrics, clock=clock, models=models,
                         alerts_reader=transport.alerts_reader())
         drained = threading.Event()
         thread = threading.Thread(target=self._engine_loop, args=(engine, drained),

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from flowcast.city import City
 from flowcast.formats.city_read import load_city
@@ -17,7 +18,8 @@ from flowcast.formats.dataset import save_dataset
 from flowcast.ingest.simulator import generate_city, simulate_history
 
 # the demo's quick model: fewer, faster-learning trees on every third time of the history
-QUICK_TRAIN_ARGS = ("--max-trees", "60", "--learning-rate", "0.2", "--stride", "3")
+QUICK_LIGHTGBM: dict[str, Any] = {"max_rounds": 60, "params": {"learning_rate": 0.2},
+                                  "stride": 3}
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,14 @@ def prepare(params: DemoCity, workdir: Path, echo: Callable[[str], None]) -> Pre
 
 
 def _quick_train(history_dir: Path, model_dir: Path, echo: Callable[[str], None]) -> Path:
-    """Train the quick model with ``flowcast train`` (its progress bar and validation table)."""
-    from flowcast.cli.train import train  # imports LightGBM: only when training
+    """Train the quick model as ``flowcast train`` does (its progress bars and validation
+    table, said through ``echo``)."""
+    # imports LightGBM: only when training
+    from flowcast.evaluation.training_run import TrainRun, train_dataset
 
     echo("training a quick LightGBM model on the history ...")
-    args = [str(history_dir), "--out", str(model_dir), "--force", *QUICK_TRAIN_ARGS]
-    train.main(args=args, standalone_mode=False, prog_name="flowcast train")
+    train_dataset(TrainRun(history_dir, model_dir, overwrite=True, lightgbm=QUICK_LIGHTGBM),
+                  say=echo)
     return model_dir
 
 

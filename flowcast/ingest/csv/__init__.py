@@ -1,1 +1,1 @@
-"""flowcast.ingest.csv."""
+"""Importing real detector data from CSV files into a flowcast dataset."""

@@ -1,1 +1,3 @@
-"""flowcast.ingest.wire.codec."""
+"""The wire formats of readings: JSON records and Arrow frames, checked against the city; dead
+letters.
+"""

@@ -19,11 +19,14 @@ import numpy as np
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.wire.arrow import FrameError, arrow_columns, encode_arrow
-from flowcast.ingest.wire.arrow import encode_arrow_by_region as _arrow_by_region
-from flowcast.ingest.wire.arrow import encode_spot_arrow_by_spot as _arrow_by_spot
-from flowcast.ingest.wire.arrow import frame_rows as frame_rows
-from flowcast.ingest.wire.json_records import encode_json, json_columns
+from flowcast.ingest.wire.arrow_decode import FrameError, arrow_columns
+from flowcast.ingest.wire.arrow_decode import frame_rows as frame_rows
+from flowcast.ingest.wire.arrow_encode import encode_arrow
+from flowcast.ingest.wire.arrow_encode import encode_arrow_by_region as _arrow_by_region
+from flowcast.ingest.wire.arrow_encode import encode_spot_arrow_by_spot as _arrow_by_spot
+from flowcast.ingest.wire.decode_result import DecodeResult, Rejection, Rejects
+from flowcast.ingest.wire.json_decode import json_columns
+from flowcast.ingest.wire.json_encode import encode_json
 from flowcast.ingest.wire.schema import (
     ARROW_CONTENT_TYPE,
     ARROW_HEADERS,
@@ -38,10 +41,7 @@ from flowcast.ingest.wire.schema import (
     UNKNOWN_SENSOR,
     UNKNOWN_SPOT,
     Columns,
-    DecodeResult,
     ReadingKind,
-    Rejection,
-    Rejects,
     reason_code,
     validate,
 )

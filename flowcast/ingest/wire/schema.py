@@ -3,14 +3,13 @@
 Field names, valid ranges and rejection reasons live here, together with the columnar
 validation both decoders end in: a codec only pulls raw columns out of its records
 (:class:`Columns`), and :func:`validate` decides, vectorised, which rows are readings and why
-the others are not.
+the others are not. What a decoder returns is :mod:`flowcast.ingest.wire.decode_result`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -142,58 +141,6 @@ class Columns:
                        cat([p.typed for p in parts]))
 
 
-class Rejection(NamedTuple):
-    """One refused input: the record's position in the decoded list, why, and for an Arrow
-    frame the row inside it (None when the whole record is refused)."""
-
-    position: int
-    reason: str
-    row: int | None
-
-
-@dataclass(frozen=True)
-class Rejects:
-    """Refused inputs, columnar: int32 ``position``, int32 ``row`` (-1: the whole record),
-    int8 ``reason`` (code into :data:`REASONS`). Sorted by (position, row)."""
-
-    position: np.ndarray
-    row: np.ndarray
-    reason: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.position)
-
-    def __iter__(self) -> Iterator[Rejection]:
-        for p, r, c in zip(self.position.tolist(), self.row.tolist(), self.reason.tolist(),
-                           strict=True):
-            yield Rejection(p, REASONS[c], None if r < 0 else r)
-
-    def counts(self) -> dict[str, int]:
-        """Number of rejections per reason (only reasons that occur)."""
-        codes = np.bincount(self.reason, minlength=len(REASONS))
-        return {REASONS[i]: int(n) for i, n in enumerate(codes) if n}
-
-    @staticmethod
-    def build(position: np.ndarray, row: np.ndarray, reason: np.ndarray) -> Rejects:
-        """Rejects from unsorted arrays."""
-        order = np.lexsort((row, position))
-        return Rejects(position[order].astype(np.int32), row[order].astype(np.int32),
-                       reason[order].astype(np.int8))
-
-
-BatchT = TypeVar("BatchT", RoadBatch, SpotBatch)
-
-
-@dataclass
-class DecodeResult(Generic[BatchT]):
-    """What a decoder returns: the valid readings, the record each came from (int32
-    ``source``, aligned with ``batch``), and every refused input."""
-
-    batch: BatchT
-    source: np.ndarray
-    rejects: Rejects
-
-
 _ID_TABLES: dict[int, tuple[np.ndarray, dict[str, int]]] = {}
 
 
@@ -258,10 +205,3 @@ def iso_to_ms(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ms[ok] = np.where(good, as_ms, 0)
         ok[ok] = good & epoch_ms_ok(as_ms)
     return ms, ok
-
-
-def empty_result(kind: ReadingKind) -> DecodeResult:
-    """A result with no readings and no rejects."""
-    batch = RoadBatch.empty() if kind.name == "road" else SpotBatch.empty()
-    none = np.empty(0, np.int32)
-    return DecodeResult(batch, none, Rejects(none, none, np.empty(0, np.int8)))

@@ -1,1 +1,3 @@
-"""flowcast.models.daily."""
+"""The days-ahead arrivals model: daily series, features, boosters per horizon, its model
+directory.
+"""

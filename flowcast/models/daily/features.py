@@ -15,46 +15,21 @@ tree cannot extrapolate. The model's target is ``x(t + h) - a(t)``.
 
 ``lag_k`` is the value at ``t - k + 1``: ``lag_1`` is the issue day itself, ``lag_7`` the same
 weekday as tomorrow last week. ``same_wd_k`` is the target's own weekday ``k`` weeks back, the
-most recent one that is not after ``t``. Holiday *blocks* are maximal runs of consecutive days
-off (weekends and public holidays) that hold at least one public holiday; the block's category
-is its most important holiday (National Day > Spring Festival > Labour Day > Mid-Autumn >
-Dragon Boat > Qingming > New Year). Golden Week is a National Day or Spring Festival block.
+most recent one that is not after ``t``. The calendar columns (holiday blocks, Golden Week)
+are :mod:`flowcast.models.calendar`'s day calendar.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 
-from flowcast import daytypes
+from flowcast.models.calendar import DAY_CALENDAR_NAMES
 
 ANCHOR_DAYS = 7
 LAG_DAYS = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)
 ROLL_DAYS = (7, 14, 28)
 SAME_WEEKDAY_WEEKS = 4
-DISTANCE_CAP = 60  # days; "next/last holiday block further than this" reads as this
-CALENDAR_MARGIN = 120  # days of calendar computed beyond the data, for the distances above
-
-# holiday categories (code: name), and their priority when several names share one block
-HOLIDAY_CATEGORIES: dict[int, str] = {
-    0: "none", 1: "new_year", 2: "spring_festival", 3: "qingming", 4: "labour_day",
-    5: "dragon_boat", 6: "mid_autumn", 7: "national_day", 8: "other",
-}
-_PRIORITY = {7: 8, 2: 7, 4: 6, 6: 5, 5: 4, 3: 3, 1: 2, 8: 1, 0: 0}
-GOLDEN_WEEK = (2, 7)
-_NAME_KEYS = (("new year", 1), ("spring", 2), ("tomb", 3), ("qingming", 3), ("labour", 4),
-              ("labor", 4), ("dragon", 5), ("mid-autumn", 6), ("mid autumn", 6),
-              ("national", 7))
-_FIXED_CATEGORY = {1: 1, 5: 4, 10: 7}  # month -> category, for years the calendar lacks
-
-CALENDAR_FEATURES: tuple[str, ...] = (
-    "cal_dow", "cal_day_type", "cal_makeup", "cal_holiday", "cal_golden_week", "cal_in_block",
-    "cal_block_day", "cal_block_left", "cal_block_len", "cal_days_to_block",
-    "cal_days_since_block", "cal_next_holiday", "cal_month", "cal_season", "cal_day_of_year",
-)
 HISTORY_FEATURES: tuple[str, ...] = (
     "level", "last_abs",
     *(f"lag_{k}" for k in LAG_DAYS),
@@ -63,106 +38,9 @@ HISTORY_FEATURES: tuple[str, ...] = (
     *(f"same_wd_{k}" for k in (1, 2)), "same_wd_mean4", "missing_28",
 )
 ISSUE_FEATURES: tuple[str, ...] = ("issue_dow", "issue_day_type", "issue_in_block")
-FEATURES: tuple[str, ...] = (*HISTORY_FEATURES, *ISSUE_FEATURES, *CALENDAR_FEATURES,
+FEATURES: tuple[str, ...] = (*HISTORY_FEATURES, *ISSUE_FEATURES, *DAY_CALENDAR_NAMES,
                              "horizon")
 FEATURE_SPEC_VERSION = 1
-
-
-# --- the calendar ------------------------------------------------------------------------------
-
-@lru_cache(maxsize=8192)
-def holiday_category(date: dt.date) -> int:
-    """The holiday category code (:data:`HOLIDAY_CATEGORIES`) of a public holiday on ``date``;
-    0 when the day is not a public holiday. Years the official calendar lacks fall back to the
-    fixed dates (New Year, Labour Day, National Day)."""
-    name = daytypes.holiday_name(date)
-    if name is None:
-        if daytypes.day_type(date) == daytypes.HOLIDAY:
-            return _FIXED_CATEGORY.get(date.month, 8)
-        return 0
-    lowered = name.lower()
-    return next((code for key, code in _NAME_KEYS if key in lowered), 8)
-
-
-def calendar_frame(dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """Calendar features (:data:`CALENDAR_FEATURES`) of consecutive local dates, float64.
-
-    ``dates`` must be consecutive days; blocks and distances are found within them, so give
-    a margin beyond the days of interest (:data:`CALENDAR_MARGIN`). Columns: weekday (0 =
-    Monday), day type code, make-up working day (0/1), holiday category of the day's block,
-    Golden Week (0/1), inside a holiday block (0/1), days into the block (0 = first day, -1
-    outside), days left in it (0 = last day, -1 outside), the block's length (0 outside), days
-    until the next block starts (0 inside, capped at :data:`DISTANCE_CAP`), days since the last
-    block ended (0 inside, capped), the next block's category, month, season (0 = winter Dec-Feb
-    .. 3 = autumn), day of the year.
-    """
-    codes = daytypes.day_types(dates).astype(np.int64)
-    category = np.array([holiday_category(d.date()) for d in dates], dtype=np.int64)
-    block = _blocks(daytypes.is_day_off(codes), category)
-    month = dates.month.to_numpy()
-    frame = pd.DataFrame({
-        "cal_dow": dates.day_of_week.to_numpy(),
-        "cal_day_type": codes,
-        "cal_makeup": (codes == daytypes.MAKEUP_WORKDAY).astype(np.int64),
-        **block,
-        "cal_month": month,
-        "cal_season": (month % 12) // 3,
-        "cal_day_of_year": dates.day_of_year.to_numpy(),
-    }, index=dates)
-    return frame[list(CALENDAR_FEATURES)].astype(np.float64)
-
-
-def _blocks(off: np.ndarray, category: np.ndarray) -> dict[str, np.ndarray]:
-    """Holiday-block columns from day-off flags and per-day holiday categories."""
-    n = len(off)
-    run = np.cumsum(np.r_[True, off[1:] != off[:-1]]) - 1  # run id of each day
-    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    ends = np.r_[starts[1:] - 1, n - 1]
-    prio = np.array([_PRIORITY[int(c)] for c in category])
-    best = np.maximum.reduceat(prio, starts)  # per run
-    inverse = {v: k for k, v in _PRIORITY.items()}
-    run_cat = np.array([inverse[int(p)] for p in best])
-    is_block = off[starts] & (run_cat > 0)
-    in_block = is_block[run]
-    index = np.arange(n)
-    b_starts, b_ends, b_cat = starts[is_block], ends[is_block], run_cat[is_block]
-    to_next, next_cat = _next_block(index, b_starts, b_cat)
-    prev = np.searchsorted(b_ends, index, side="left") - 1  # last block ending before today
-    since = np.where(prev >= 0, index - b_ends[np.maximum(prev, 0)] if len(b_ends) else 0,
-                     DISTANCE_CAP)
-    holiday = np.where(in_block, run_cat[run], 0)
-    return {
-        "cal_holiday": holiday,
-        "cal_golden_week": np.isin(holiday, GOLDEN_WEEK).astype(np.int64),
-        "cal_in_block": in_block.astype(np.int64),
-        "cal_block_day": np.where(in_block, index - starts[run], -1),
-        "cal_block_left": np.where(in_block, ends[run] - index, -1),
-        "cal_block_len": np.where(in_block, ends[run] - starts[run] + 1, 0),
-        "cal_days_to_block": np.where(in_block, 0, np.minimum(to_next, DISTANCE_CAP)),
-        "cal_days_since_block": np.where(in_block, 0, np.minimum(since, DISTANCE_CAP)),
-        "cal_next_holiday": next_cat,
-    }
-
-
-def _next_block(index: np.ndarray, b_starts: np.ndarray,
-                b_cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Days until the next block starting after each day (:data:`DISTANCE_CAP` when none),
-    and that block's category (0 when none)."""
-    if not len(b_starts):
-        return np.full(len(index), DISTANCE_CAP), np.zeros(len(index), dtype=np.int64)
-    nxt = np.searchsorted(b_starts, index, side="right")
-    has = nxt < len(b_starts)
-    safe = np.minimum(nxt, len(b_starts) - 1)
-    return (np.where(has, b_starts[safe] - index, DISTANCE_CAP),
-            np.where(has, b_cat[safe], 0))
-
-
-def calendar_for(dates: pd.DatetimeIndex, days_ahead: int) -> pd.DataFrame:
-    """:func:`calendar_frame` over ``dates`` extended by ``days_ahead`` days (the longest
-    horizon) plus :data:`CALENDAR_MARGIN` on both sides; index = every date covered."""
-    start = dates[0] - pd.Timedelta(days=CALENDAR_MARGIN)
-    end = dates[-1] + pd.Timedelta(days=days_ahead + CALENDAR_MARGIN)
-    return calendar_frame(pd.date_range(start, end, freq="D"))
 
 
 # --- history features ----------------------------------------------------------------------------
@@ -212,8 +90,9 @@ def feature_matrix(history: History, calendar: pd.DataFrame, day0: pd.Timestamp,
                    origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Feature rows for forecasts issued at day indices ``origins`` for ``horizon`` days ahead.
 
-    ``day0`` is the date of index 0 of ``history``; ``calendar`` a :func:`calendar_for` frame
-    covering every origin and target date. Returns ``(X, anchor)``: ``X`` float64 of shape
+    ``day0`` is the date of index 0 of ``history``; ``calendar`` a
+    :func:`~flowcast.models.calendar.calendar_for` frame covering every origin and target date.
+    Returns ``(X, anchor)``: ``X`` float64 of shape
     ``(len(origins), len(FEATURES))`` in :data:`FEATURES` order, and the anchor ``a(t)`` per row
     (log scale; NaN where the 7 days up to the origin are all missing: no forecast possible).
     """
@@ -237,7 +116,7 @@ def feature_matrix(history: History, calendar: pd.DataFrame, day0: pd.Timestamp,
     cols["issue_dow"] = issue["cal_dow"]
     cols["issue_day_type"] = issue["cal_day_type"]
     cols["issue_in_block"] = issue["cal_in_block"]
-    cols.update({name: target[name] for name in CALENDAR_FEATURES})
+    cols.update({name: target[name] for name in DAY_CALENDAR_NAMES})
     cols["horizon"] = np.full(len(o), float(horizon))
     X = np.column_stack([np.asarray(cols[name], dtype=np.float64) for name in FEATURES])
     return X, a

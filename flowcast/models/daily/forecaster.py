@@ -3,13 +3,12 @@
 One booster per horizon ``h`` (days), each trained on ``log1p(y[t + h]) - a(t)`` where ``a(t)``
 is the 7-day mean of ``log1p`` arrivals up to the issue day ``t`` (see
 :mod:`flowcast.models.daily.features` for every feature and why the target is relative).
-Optional quantile boosters give P10/P90. Early stopping uses a time-ordered validation tail of
-the training span; the booster is then refitted on the whole span with the rounds found.
+Optional quantile boosters give P10/P90 (:mod:`flowcast.models.daily.boosting`: early stopping
+on a time-ordered validation tail, then a refit on the whole span).
 
-A model is a directory: one LightGBM text model file per horizon and quantile, and
-``model.json`` (feature list, horizons, training span, data hash, library versions, version
-id, the files' SHA-256). Never pickle. :func:`load` refuses a directory whose format, feature
-spec or files do not match this code.
+A model is a directory (:mod:`flowcast.models.daily.model_dir`): one LightGBM text model file
+per horizon and quantile, and ``model.json``. Never pickle. :func:`load` refuses a directory
+whose format, feature spec or files do not match this code.
 
 The API::
 
@@ -20,13 +19,9 @@ The API::
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 import os
-import platform
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,52 +29,20 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from flowcast.errors import FlowcastUserError
+from flowcast.models.calendar import DEFAULT_TIMEZONE, calendar_for
 from flowcast.models.daily import features as dfe
-from flowcast.models.daily.data import check_daily_series, data_hash
+from flowcast.models.daily.boosting import MIN_TRAIN_ROWS, DailyConfig, fit_horizon
+from flowcast.models.daily.data import check_daily_series
+from flowcast.models.daily.model_dir import (
+    DailyModelError,
+    model_meta,
+    read_model_dir,
+    write_model_dir,
+)
 
-FORMAT = "flowcast-daily-arrivals/1"
-MODEL_FILE = "model.json"
 MODEL_NAME = "lightgbm"
-DAY_S = 86_400
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_HORIZONS: tuple[int, ...] = tuple(range(1, 31))
 PAPER_HORIZONS: tuple[int, ...] = (1, 3, 7, 15, 30)
-MIN_TRAIN_ROWS = 30
-QUANTILES = {"p10": 0.1, "p90": 0.9}
-
-
-class DailyModelError(FlowcastUserError):
-    """A daily-arrivals model that cannot be trained, loaded or used as asked."""
-
-
-@dataclass(frozen=True)
-class DailyConfig:
-    """Training settings. ``intervals``: also train P10 and P90 quantile boosters;
-    ``val_days``: the validation tail (days of origins) for early stopping; ``params`` override
-    LightGBM's."""
-
-    intervals: bool = True
-    val_days: int = 42
-    max_rounds: int = 600
-    early_stopping: int = 50
-    min_rounds: int = 30
-    half_life_days: float | None = None
-    seed: int = 7
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def lgb_params(self, objective: str, alpha: float | None = None) -> dict[str, Any]:
-        """LightGBM parameters for one booster (small, regularised trees: a spot has a few
-        hundred training days)."""
-        params: dict[str, Any] = {
-            "objective": objective, "learning_rate": 0.03, "num_leaves": 15,
-            "min_data_in_leaf": 15, "feature_fraction": 0.8, "bagging_fraction": 0.8,
-            "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 63, "verbose": -1,
-            "seed": self.seed, "deterministic": True, "force_row_wise": True, "num_threads": 1,
-        }
-        if alpha is not None:
-            params["alpha"] = alpha
-        return {**params, **self.params}
 
 
 @dataclass
@@ -127,19 +90,7 @@ class DailyArrivalsModel:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the model directory (created if needed): LightGBM text files and
         ``model.json``. Returns the directory."""
-        out = Path(directory)
-        if out.exists() and not out.is_dir():
-            raise DailyModelError(f"{out} exists and is not a directory; choose another path")
-        out.mkdir(parents=True, exist_ok=True)
-        for h, kinds in self.boosters.items():
-            for kind, booster in kinds.items():
-                text = booster.model_to_string()
-                if _text_sha256(text) != self.meta["files"][_file_name(h, kind)]:
-                    raise DailyModelError(f"booster {_file_name(h, kind)} changed after "
-                                          "training; fit the model again")
-                _write_atomic(out / _file_name(h, kind), text)
-        _write_atomic(out / MODEL_FILE, json.dumps(self.meta, indent=1))  # last: the commit
-        return out
+        return write_model_dir(directory, self.boosters, self.meta)
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -160,7 +111,7 @@ def fit(series: pd.Series, horizons: Iterable[int] = DEFAULT_HORIZONS,
         raise DailyModelError(f"training needs at least {MIN_TRAIN_ROWS} days; the series has "
                               f"{len(series)} up to {train_end or 'its end'}")
     history = dfe.History(series.to_numpy())
-    calendar = dfe.calendar_for(series.index, max(horizons))
+    calendar = calendar_for(series.index, max(horizons))
     boosters: dict[int, dict[str, lgb.Booster]] = {}
     info: dict[str, Any] = {}
     for h in horizons:
@@ -168,57 +119,9 @@ def fit(series: pd.Series, horizons: Iterable[int] = DEFAULT_HORIZONS,
         if len(z) < MIN_TRAIN_ROWS:
             raise DailyModelError(f"horizon {h} d has {len(z)} training rows (needs "
                                   f"{MIN_TRAIN_ROWS}); use shorter horizons or more history")
-        boosters[h], info[str(h)] = _fit_horizon(X, z, origins, h, config)
-    meta = _meta(series, horizons, config, info, timezone)
-    meta["files"] = {_file_name(h, kind): _text_sha256(b.model_to_string())
-                     for h, kinds in boosters.items() for kind, b in kinds.items()}
-    meta["version"] = _version_id(meta)
-    return DailyArrivalsModel(boosters, meta)
-
-
-def _fit_horizon(X: np.ndarray, z: np.ndarray, origins: np.ndarray, horizon: int,
-                 config: DailyConfig) -> tuple[dict[str, lgb.Booster], dict[str, Any]]:
-    """The point booster (and quantile boosters) of one horizon, with their rounds."""
-    kinds = {"point": ("regression", None)}
-    if config.intervals:
-        kinds.update({name: ("quantile", q) for name, q in QUANTILES.items()})
-    out: dict[str, lgb.Booster] = {}
-    rounds: dict[str, int] = {}
-    for kind, (objective, alpha) in kinds.items():
-        params = config.lgb_params(objective, alpha)
-        rounds[kind] = _best_rounds(X, z, origins, horizon, params, config)
-        weight = _weights(origins, config.half_life_days)
-        out[kind] = lgb.train(params, _dataset(X, z, weight), num_boost_round=rounds[kind])
-    return out, {"rows": len(z), "rounds": rounds}
-
-
-def _best_rounds(X: np.ndarray, z: np.ndarray, origins: np.ndarray, horizon: int,
-                 params: dict[str, Any], config: DailyConfig) -> int:
-    """Rounds chosen by early stopping on the last ``val_days`` origins; the fitting part
-    keeps only rows whose target is known at the first validation origin."""
-    cut = origins[-1] - config.val_days + 1
-    val = origins >= cut
-    train = origins + horizon <= cut
-    if val.sum() < 7 or train.sum() < MIN_TRAIN_ROWS:
-        return config.min_rounds
-    weight = _weights(origins[train], config.half_life_days)
-    booster = lgb.train(params, _dataset(X[train], z[train], weight),
-                        num_boost_round=config.max_rounds,
-                        valid_sets=[_dataset(X[val], z[val])],
-                        callbacks=[lgb.early_stopping(config.early_stopping, verbose=False)])
-    return max(config.min_rounds, int(booster.best_iteration or config.max_rounds))
-
-
-def _dataset(X: np.ndarray, z: np.ndarray, weight: np.ndarray | None = None) -> lgb.Dataset:
-    return lgb.Dataset(X, z, weight=weight, feature_name=list(dfe.FEATURES),
-                       free_raw_data=True, params={"verbose": -1, "max_bin": 63})
-
-
-def _weights(origins: np.ndarray, half_life: float | None) -> np.ndarray | None:
-    """Row weights halving every ``half_life`` days back from the newest origin (None: equal)."""
-    if half_life is None or not len(origins):
-        return None
-    return np.power(0.5, (origins[-1] - origins) / half_life)
+        boosters[h], info[str(h)] = fit_horizon(X, z, origins, h, config)
+    return DailyArrivalsModel(boosters, model_meta(series, horizons, config, info, timezone,
+                                                   boosters))
 
 
 # --- forecasting -------------------------------------------------------------------------------
@@ -236,7 +139,7 @@ def predict_at(model: DailyArrivalsModel, series: pd.Series, origins: np.ndarray
                               f"trained for {list(model.horizons)}")
     origins = np.asarray(origins, dtype=np.int64)
     history = dfe.History(series.to_numpy())
-    calendar = dfe.calendar_for(series.index, max(horizons))
+    calendar = calendar_for(series.index, max(horizons))
     frames = []
     for h in horizons:
         X, anchor = dfe.feature_matrix(history, calendar, series.index[0], origins, h)
@@ -282,129 +185,11 @@ def day_times(day0: pd.Timestamp, index: np.ndarray, timezone: str) -> pd.Dateti
     return local.tz_localize(timezone).tz_convert("UTC")
 
 
-# --- saving and loading ------------------------------------------------------------------------
-
 def load(directory: str | os.PathLike[str]) -> DailyArrivalsModel:
-    """Read a model directory written by :meth:`DailyArrivalsModel.save`.
-
-    Refuses (:class:`DailyModelError`, saying what to do) a missing directory or
-    ``model.json``, another format, a feature list or feature spec version that differs from
-    this code's, a LightGBM major version other than the installed one, and a model file that is
-    missing or whose SHA-256 differs from ``model.json``.
-    """
-    root = Path(directory)
-    path = root / MODEL_FILE
-    if not path.is_file():
-        raise DailyModelError(f"{root} holds no {MODEL_FILE}; give a directory written by "
-                              "DailyArrivalsModel.save")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DailyModelError(f"{path} is not valid JSON ({err}); retrain the model") from err
-    check_compatible(meta, root)
-    boosters: dict[int, dict[str, lgb.Booster]] = {}
-    for h in meta["horizons"]:
-        kinds = ["point", *meta["quantiles"]]
-        boosters[int(h)] = {k: lgb.Booster(model_file=str(root / _file_name(int(h), k)))
-                            for k in kinds}
-    return DailyArrivalsModel(boosters, meta)
-
-
-def check_compatible(meta: dict[str, Any], root: Path) -> None:
-    """Raise :class:`DailyModelError` unless ``meta`` (a ``model.json``) was written by a
-    compatible flowcast and its files in ``root`` are intact."""
-    fmt = meta.get("format")
-    if fmt != FORMAT:
-        raise DailyModelError(f"{root} is a {fmt!r} model; this flowcast reads {FORMAT!r}: "
-                              "retrain it with this version")
-    spec = meta.get("feature_spec_version")
-    if spec != dfe.FEATURE_SPEC_VERSION or list(meta.get("features", [])) != list(dfe.FEATURES):
-        raise DailyModelError(
-            f"{root} was trained with another feature spec (version {spec}, "
-            f"{len(meta.get('features', []))} features); this flowcast builds version "
-            f"{dfe.FEATURE_SPEC_VERSION} with {len(dfe.FEATURES)}: retrain the model")
-    trained = str(meta.get("library_versions", {}).get("lightgbm", "?")).split(".")[0]
-    if trained != lgb.__version__.split(".")[0]:
-        raise DailyModelError(f"{root} was trained with LightGBM {trained}.x; this is "
-                              f"{lgb.__version__}: retrain the model")
-    _check_files(meta, root)
-
-
-def _check_files(meta: dict[str, Any], root: Path) -> None:
-    """Every booster file named by the horizons and quantiles exists with its recorded hash."""
-    files = meta.get("files", {})
-    for h in meta.get("horizons", []):
-        for kind in ["point", *meta.get("quantiles", [])]:
-            name = _file_name(int(h), kind)
-            if name not in files or not (root / name).is_file():
-                raise DailyModelError(f"{root} lacks {name} (horizon {h} d, {kind}); the "
-                                      "directory is incomplete: save the model again")
-            if _sha256(root / name) != files[name]:
-                raise DailyModelError(f"{root / name} differs from the file the model was "
-                                      "saved with (SHA-256 mismatch); save the model again")
-
-
-# --- metadata ----------------------------------------------------------------------------------
-
-def _meta(series: pd.Series, horizons: Sequence[int], config: DailyConfig,
-          info: dict[str, Any], timezone: str) -> dict[str, Any]:
-    """The ``model.json`` content (without files and version, added on save)."""
-    return {
-        "format": FORMAT,
-        "kind": "daily_arrivals",
-        "version": None,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "series": str(series.name if series.name is not None else "spot"),
-        "target": "arrivals (visitors per local day)",
-        "target_transform": "log1p(y[t+h]) - mean(log1p(y[t-6..t])); back: expm1",
-        "interval_s": DAY_S,
-        "timezone": timezone,
-        "horizons": list(horizons),
-        "quantiles": list(QUANTILES) if config.intervals else [],
-        "features": list(dfe.FEATURES),
-        "feature_spec_version": dfe.FEATURE_SPEC_VERSION,
-        "training_span": {"first_day": str(series.index[0].date()),
-                          "last_day": str(series.index[-1].date()), "days": len(series),
-                          "days_with_count": int(series.notna().sum())},
-        "data_hash": data_hash(series),
-        "library_versions": {"lightgbm": lgb.__version__, "numpy": np.__version__,
-                             "pandas": pd.__version__, "python": platform.python_version()},
-        "config": asdict(config),
-        "params": config.lgb_params("regression"),
-        "per_horizon": info,
-        "metrics": {},
-    }
-
-
-def _version_id(meta: dict[str, Any]) -> str:
-    """A content id: the data hash and the booster files' hashes (same training, same id)."""
-    digest = hashlib.sha256(meta["data_hash"].encode())
-    for name in sorted(meta["files"]):
-        digest.update(f"{name}={meta['files'][name]}".encode())
-    return f"daily-{digest.hexdigest()[:12]}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _file_name(horizon: int, kind: str) -> str:
-    return f"h{horizon:03d}_{kind}.txt"
+    """Read a model directory written by :meth:`DailyArrivalsModel.save`; refuses (a
+    :class:`DailyModelError` saying what to do) one this code cannot use
+    (:func:`~flowcast.models.daily.model_dir.read_model_dir`)."""
+    return DailyArrivalsModel(*read_model_dir(directory))
 
 
 def check_horizons(horizons: Iterable[int]) -> tuple[int, ...]:

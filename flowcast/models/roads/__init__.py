@@ -1,1 +1,3 @@
-"""flowcast.models.roads."""
+"""The road forecaster: feature spec, plan, history and matrices (offline = live), LightGBM model,
+training.
+"""

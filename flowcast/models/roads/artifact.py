@@ -31,21 +31,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 
+from flowcast.formats.atomic import write_file
 from flowcast.formats.model_dir import (
     MODEL_FILE,
     ModelError,
     booster_file,
     check_out_dir,
     library_versions,
-    read_booster,
+    read_boosted_model,
     read_model_doc,
     save_boosted_model,
     write_json,
 )
-from flowcast.models.roads.features import FeatureSpec
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.forecaster import RoadForecaster
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "MODEL_FILE", "ModelError", "booster_file",
@@ -87,7 +87,8 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
                target: str | None = None) -> RoadForecaster:
-    """Load and check the model directory ``path``.
+    """Load and check the model directory ``path``
+    (:func:`~flowcast.formats.model_dir.read_boosted_model`).
 
     ``bucket_s``/``target``: what the caller's data has; a model made for another bucket
     length or variable is refused. Raises :class:`ModelError` (a ``FlowcastUserError``) with
@@ -95,45 +96,23 @@ def load_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
     """
     path = Path(path)
     doc = read_model_json(path)
+
+    def check(spec: FeatureSpec) -> None:
+        if bucket_s is not None and int(bucket_s) != spec.bucket_s:
+            raise ModelError(f"model {path} was trained on {spec.bucket_s} s buckets, the data "
+                             f"has {int(bucket_s)} s buckets; train a model on data like it")
+        if target is not None and target != spec.target:
+            raise ModelError(f"model {path} forecasts {spec.target}, not {target}; choose a "
+                             f"{target} model")
+
+    parts = read_boosted_model(path, doc, FeatureSpec.from_dict, what="model", check=check)
     try:
-        spec = FeatureSpec.from_dict(doc["feature_spec"])
-        horizons = tuple(int(h) for h in doc["horizons_steps"])
-        files = doc["boosters"]
-    except KeyError as err:
-        raise ModelError(f"{path / MODEL_FILE} lacks {err.args[0]!r}; re-train the model") from None
-    except (TypeError, ValueError) as err:
-        raise ModelError(f"{path / MODEL_FILE}: unusable feature spec ({err}); this flowcast "
-                         "cannot build its features, re-train the model") from None
-    _check_compatible(path, doc, spec, bucket_s, target)
-    n = spec.n_features
-    boosters = {h: read_booster(path, files, h, "mean", n) for h in horizons}
-    quantiles: dict[int, tuple[lgb.Booster, lgb.Booster]] = {}
-    if doc.get("quantiles"):
-        quantiles = {h: (read_booster(path, files, h, "p10", n),
-                         read_booster(path, files, h, "p90", n)) for h in horizons}
-    try:
-        margins = {int(h): float(m) for h, m in doc.get("interval_margin", {}).items()}
-        return RoadForecaster(spec, horizons, boosters, quantiles,
+        return RoadForecaster(parts.spec, parts.horizons, parts.boosters,
+                              parts.quantile_boosters,
                               zero_is_missing=bool(doc.get("zero_is_missing", False)), info=doc,
-                              interval_margin=margins)
+                              interval_margin=parts.interval_margin)
     except (TypeError, ValueError) as err:
         raise ModelError(f"{path}: {err}") from None
-
-
-def _check_compatible(path: Path, doc: dict[str, Any], spec: FeatureSpec,
-                      bucket_s: int | None, target: str | None) -> None:
-    if doc.get("feature_names") != spec.names:
-        raise ModelError(f"{path / MODEL_FILE}: its feature names do not match its feature "
-                         "spec as this flowcast builds it; re-train the model")
-    if doc.get("bucket_s") != spec.bucket_s:
-        raise ModelError(f"{path / MODEL_FILE}: bucket_s {doc.get('bucket_s')} disagrees with "
-                         f"its feature spec ({spec.bucket_s} s)")
-    if bucket_s is not None and int(bucket_s) != spec.bucket_s:
-        raise ModelError(f"model {path} was trained on {spec.bucket_s} s buckets, the data "
-                         f"has {int(bucket_s)} s buckets; train a model on data like it")
-    if target is not None and target != spec.target:
-        raise ModelError(f"model {path} forecasts {spec.target}, not {target}; choose a "
-                         f"{target} model")
 
 
 def record_backtest(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
@@ -143,12 +122,7 @@ def record_backtest(path: str | os.PathLike[str], summary: dict[str, Any]) -> No
     doc = read_model_json(path)
     metrics = doc.setdefault("metrics", {})
     metrics["backtests"] = [*metrics.get("backtests", []), summary][-MAX_BACKTESTS:]
-    tmp = path / f".{MODEL_FILE}.{os.getpid()}.tmp"
-    try:
-        write_json(tmp, _plain(doc))
-        os.replace(tmp, path / MODEL_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(path / MODEL_FILE, lambda tmp: write_json(tmp, _plain(doc)))
 
 
 def _plain(value: Any) -> Any:

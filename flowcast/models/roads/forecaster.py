@@ -1,7 +1,9 @@
 """The road forecaster: direct multi-horizon LightGBM, one booster per horizon.
 
-A :class:`RoadForecaster` maps feature rows ``X (R, F)`` (built by
-:mod:`flowcast.models.roads.features`, the same kernel offline and live) to forecasts of its target
+A :class:`RoadForecaster` meets :class:`~flowcast.models.forecaster.Forecaster`: its window is a
+:class:`~flowcast.models.roads.feature_history.FeatureHistory` whose last bucket is the anchor,
+one row per sensor. :meth:`RoadForecaster.predict_rows` maps feature rows ``X (R, F)`` (built by
+:mod:`flowcast.models.roads.matrices`, the same kernel offline and live) to forecasts of its target
 (speed km/h by default) ``horizons[j]`` buckets after each row's anchor bucket. Optional
 quantile boosters give P10 and P90 per horizon; they are sorted per row, so ``p10 <= p90``
 always holds (two boosters fitted apart can cross; sorting is the standard fix and never widens
@@ -10,9 +12,11 @@ training calibrates them on the validation tail, conformalized quantile regressi
 (:func:`conformal_margins`): each horizon's interval is widened (or narrowed) by a margin in the
 target's units, kept in ``model.json`` as ``interval_margin``.
 
-:func:`predict_live` is the engine's whole forecast step for one partition: read only the ring
-buckets the spec needs (:func:`~flowcast.models.roads.features.live_history`), build one row per
-sensor (:func:`~flowcast.models.roads.features.live_matrix`) and predict every horizon.
+The engine's forecast step for one partition is :func:`live_window` (only the ring buckets the
+spec needs, :func:`~flowcast.models.roads.live_features.live_history`) then
+:meth:`RoadForecaster.predict` (one row per sensor,
+:func:`~flowcast.models.roads.live_features.live_matrix`, every horizon); :func:`predict_live` does
+both.
 
 Boosters are LightGBM text models (``flowcast.models.roads.artifact`` writes and reads them; no
 pickle anywhere).
@@ -28,14 +32,12 @@ import lightgbm as lgb
 import numpy as np
 
 from flowcast.city import Csr
-from flowcast.models.roads.features import (
-    DEFAULT_TIMEZONE,
-    FeatureHistory,
-    FeatureSpec,
-    WindowLike,
-    live_history,
-    live_matrix,
-)
+from flowcast.kernels.windows import Window
+from flowcast.models.calendar import DEFAULT_TIMEZONE
+from flowcast.models.forecaster import Forecast, horizon_columns, select_horizons
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import FeatureSpec
+from flowcast.models.roads.live_features import live_history, live_matrix
 
 MODEL_NAME = "lightgbm"
 QUANTILES: tuple[float, float] = (0.1, 0.9)
@@ -43,17 +45,6 @@ QUANTILES: tuple[float, float] = (0.1, 0.9)
 # range of its training targets by much, but a bad row should never give a negative speed).
 TARGET_BOUNDS: dict[str, tuple[float, float]] = {
     "speed": (0.0, np.inf), "flow": (0.0, np.inf), "occupancy": (0.0, 1.0)}
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Predictions for ``R`` rows and ``H`` horizons: ``y`` ``(R, H)`` float32 in the
-    target's units, and ``p10``/``p90`` ``(R, H)`` (None when the model has no quantile
-    boosters), ``p10 <= p90`` everywhere."""
-
-    y: np.ndarray
-    p10: np.ndarray | None = None
-    p90: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -130,11 +121,28 @@ class RoadForecaster:
         """Buckets of history a complete row reads (seasonal columns included)."""
         return self.spec.lookback
 
-    def predict(self, x: np.ndarray, *, intervals: bool = True,
-                threads: int = 0) -> Forecast:
-        """Forecasts of every horizon for feature rows ``x`` ``(R, F)`` float32 (NaN =
-        missing feature). ``intervals``: also P10/P90 when the model has them. ``threads``:
-        LightGBM threads (0 = its default)."""
+    def rows(self, window: FeatureHistory) -> np.ndarray:
+        """Feature rows ``(N, F)`` float32, one per sensor at the window's last bucket, the
+        model's zero rule applied to its target (a history already cleaned is unchanged)."""
+        if self.zero_is_missing:
+            window = _zeros_missing(window, self.target)
+        return live_matrix(window, None, self.spec)
+
+    def predict(self, window: FeatureHistory, horizons: Sequence[int] | None = None, *,
+                intervals: bool = True, threads: int = 0) -> Forecast:
+        """The :class:`~flowcast.models.forecaster.Forecaster` entry: ``(N, H)`` forecasts of
+        every sensor of ``window`` (its last bucket the anchor; :func:`live_window` reads one
+        from the engine's ring) for ``horizons`` (buckets, a subset of the model's; None: all),
+        in the target's units."""
+        columns = horizon_columns(self.horizons, horizons)
+        forecast = self.predict_rows(self.rows(window), intervals=intervals, threads=threads)
+        return select_horizons(forecast, columns)
+
+    def predict_rows(self, x: np.ndarray, *, intervals: bool = True,
+                     threads: int = 0) -> Forecast:
+        """Forecasts ``(R, H)`` of every horizon for feature rows ``x`` ``(R, F)`` float32
+        (NaN = missing feature). ``intervals``: also P10/P90 when the model has them.
+        ``threads``: LightGBM threads (0 = its default)."""
         x = self._check(x)
         y = self._stack(self.boosters, x, threads)
         if not (intervals and self.has_intervals):
@@ -202,20 +210,28 @@ def prepare_values(values: np.ndarray, zero_is_missing: bool) -> np.ndarray:
     return np.where(values == 0, np.float32(np.nan), values).astype(values.dtype, copy=False)
 
 
-def live_rows(model: RoadForecaster, read: Callable[[int, int], WindowLike],
+def live_window(model: RoadForecaster, read: Callable[[int, int], Window],
+                anchor_bucket: int, *, timezone: str = DEFAULT_TIMEZONE,
+                static: np.ndarray | None = None, graph: Csr | None = None,
+                upstream: Csr | None = None, downstream: Csr | None = None) -> FeatureHistory:
+    """The model's window at ``anchor_bucket`` (the bucket that just closed), reading only the
+    buckets its spec needs through ``read(end_bucket, length)`` (``RoadState.window``; end
+    exclusive). ``static`` ``(N, 4)`` from
+    :func:`~flowcast.models.roads.static_attributes.static_table`; ``graph`` the state's local
+    sensor CSR, ``upstream`` / ``downstream`` the directed ones (``City.sensor_graphs``),
+    needed by a spec with directed neighbour features; ``timezone`` the city's IANA zone."""
+    return live_history(read, anchor_bucket, model.spec, timezone=timezone, static=static,
+                        graph=graph, upstream=upstream, downstream=downstream)
+
+
+def live_rows(model: RoadForecaster, read: Callable[[int, int], Window],
               anchor_bucket: int, *, timezone: str = DEFAULT_TIMEZONE,
               static: np.ndarray | None = None, graph: Csr | None = None,
               upstream: Csr | None = None, downstream: Csr | None = None) -> np.ndarray:
-    """Feature rows ``(N, F)`` of every sensor at ``anchor_bucket`` (the bucket that just
-    closed), reading only what the model's spec needs through ``read(end_bucket, length)``
-    (``RoadState.window``; end exclusive). The model's zero rule is applied to the target.
-    ``upstream`` / ``downstream``: the directed sensor graphs, needed by a spec with directed
-    neighbour features."""
-    history = live_history(read, anchor_bucket, model.spec, timezone=timezone, static=static,
-                           graph=graph, upstream=upstream, downstream=downstream)
-    if model.zero_is_missing:
-        history = _zeros_missing(history, model.target)
-    return live_matrix(history, None, model.spec)
+    """Feature rows ``(N, F)`` of every sensor at ``anchor_bucket``: :meth:`RoadForecaster.rows`
+    of :func:`live_window` (same arguments)."""
+    return model.rows(live_window(model, read, anchor_bucket, timezone=timezone, static=static,
+                                  graph=graph, upstream=upstream, downstream=downstream))
 
 
 def _zeros_missing(history: FeatureHistory, target: str) -> FeatureHistory:
@@ -224,37 +240,16 @@ def _zeros_missing(history: FeatureHistory, target: str) -> FeatureHistory:
     return replace(history, values=values)
 
 
-def predict_live(model: RoadForecaster, read: Callable[[int, int], WindowLike],
+def predict_live(model: RoadForecaster, read: Callable[[int, int], Window],
                  anchor_bucket: int, *, timezone: str = DEFAULT_TIMEZONE,
                  static: np.ndarray | None = None, graph: Csr | None = None,
                  upstream: Csr | None = None, downstream: Csr | None = None,
                  intervals: bool = True, threads: int = 0) -> LiveForecast:
-    """One live forecast cycle after bucket ``anchor_bucket`` closed: :func:`live_rows` then
-    :meth:`RoadForecaster.predict` of every horizon.
-
-    ``read`` is ``RoadState.window`` (or anything with its signature); ``static`` ``(N, 4)``
-    from :func:`~flowcast.models.roads.features.static_table`; ``graph`` the state's local sensor
-    CSR, ``upstream`` / ``downstream`` the directed ones (``City.sensor_graphs``); ``timezone``
-    the city's IANA zone. Returns ``(N, H)`` forecasts in the target's units, one row per
-    sensor in the state's order.
-    """
-    x = live_rows(model, read, anchor_bucket, timezone=timezone, static=static, graph=graph,
-                  upstream=upstream, downstream=downstream)
-    forecast = model.predict(x, intervals=intervals, threads=threads)
+    """One live forecast cycle after bucket ``anchor_bucket`` closed: :func:`live_window`
+    (same arguments) then :meth:`RoadForecaster.predict` of every horizon. Returns ``(N, H)``
+    forecasts in the target's units, one row per sensor in the state's order."""
+    window = live_window(model, read, anchor_bucket, timezone=timezone, static=static,
+                         graph=graph, upstream=upstream, downstream=downstream)
+    forecast = model.predict(window, intervals=intervals, threads=threads)
     return LiveForecast(int(anchor_bucket), model.horizons, forecast.y, forecast.p10,
                         forecast.p90)
-
-
-def horizons_to_steps(horizons_min: Sequence[int], bucket_s: int) -> tuple[int, ...]:
-    """Horizons in minutes -> whole buckets of ``bucket_s`` seconds, ascending and distinct.
-    Raises ``ValueError`` naming the first horizon that is not a positive multiple of the
-    bucket."""
-    bucket = f"{bucket_s // 60} min" if bucket_s % 60 == 0 else f"{bucket_s} s"
-    steps = []
-    for minutes in horizons_min:
-        seconds = int(minutes) * 60
-        if seconds <= 0 or seconds % bucket_s:
-            raise ValueError(f"horizon {minutes} min is not a positive multiple of the "
-                             f"dataset's {bucket} buckets")
-        steps.append(seconds // bucket_s)
-    return tuple(sorted(set(steps)))

@@ -4,11 +4,11 @@ The engine closes every bucket through the data-quality kernels (flags: no data,
 flow with occupancy, ... then imputation temporal -> spatial -> fallback) before the feature
 kernel reads its history ring. :func:`cleaned_history` runs a dataset's buckets through the
 **same kernels** (:func:`flowcast.kernels.buckets.accumulate` and
-:func:`~flowcast.kernels.buckets.close_buckets`, with the same ``qp`` / ``sp`` parameters as
-:class:`flowcast.engine.state.RoadState`, from :mod:`flowcast.kernels.quality_params`), so
-training and
-backtests read the values, flags and imputation codes the engine's ring would hold after
-ingesting the same data (``tests/models/roads/test_quality_history.py`` proves it value for value).
+:func:`~flowcast.kernels.bucket_close.close_buckets`, with the same ``qp`` / ``sp`` parameters as
+:class:`flowcast.engine.road_state.RoadState`, from :mod:`flowcast.kernels.quality_params`),
+so training and backtests read the values, flags and imputation codes the engine's ring would
+hold after ingesting the same data (``tests/models/roads/test_quality_history.py`` proves it
+value for value).
 
 How the dataset is fed, as ``flowcast replay`` streams it (``docs/replay.md``): each bucket is
 one reading per sensor (a bucket aggregate: one reading expected per bucket, so the few-samples
@@ -29,13 +29,15 @@ import numpy as np
 from flowcast.kernels import buckets as kb
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
+from flowcast.kernels.bucket_close import close_buckets
 from flowcast.kernels.quality_params import (
     DEFAULT_FREE_FLOW_KMH,
     DEFAULT_LANES,
     QualityParams,
     sensor_parameters,
 )
-from flowcast.models.roads.features import STATIC_NAMES, VAR_CODE, VARIABLES, FeatureHistory
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import STATIC_NAMES, VAR_CODE, VARIABLES
 
 READING_RANGES: dict[str, tuple[float, float]] = {
     "flow": (0.0, np.inf), "occupancy": (0.0, 1.0), "speed": (0.0, 250.0)}
@@ -142,9 +144,9 @@ class _Closer:
         for lo in range(0, t, self.chunk):
             hi = min(t, lo + self.chunk)
             self._accumulate(fields, lo, hi, first + lo)
-            kb.close_buckets(self.acc, self.slot_bucket, first + lo, first + hi, self.hist,
-                             self.sp, self.indptr, self.indices, self.qp, self.qstate, ids,
-                             no_data, n_imputed)
+            close_buckets(self.acc, self.slot_bucket, first + lo, first + hi, self.hist,
+                          self.sp, self.indptr, self.indices, self.qp, self.qstate, ids,
+                          no_data, n_imputed)
             final = t if hi == t else max(done, hi - self.max_gap)
             self._copy_out(done, final, first, out, flags, imputed)
             done = final

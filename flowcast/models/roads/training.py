@@ -11,7 +11,7 @@ The rules (``docs/models.md``):
   come from ``end`` on. The backtest passes its fold's first origin + 1.
 - **Missing targets are never learnt.** A row is used for horizon ``h`` only when its target
   ``h`` buckets ahead is a measurement: not NaN, not imputed, inside the cut history
-  (:func:`~flowcast.models.roads.features.targets`), and, with ``zero_is_missing``, not an exact 0.
+  (:func:`~flowcast.models.roads.matrices.targets`), and, with ``zero_is_missing``, not an exact 0.
   With ``zero_is_missing`` the zeros are "no data" everywhere: they are NaN in the features
   too (:func:`road_history`), so a zero is neither a target nor an input. Rows whose features
   are missing are kept (LightGBM routes NaN).
@@ -38,19 +38,15 @@ from tqdm.auto import tqdm
 
 from flowcast.city import City
 from flowcast.kernels.quality_params import DEFAULT_CAPACITY_VPHPL, QualityParams
-from flowcast.models.roads.features import (
-    Anchors,
-    FeatureHistory,
-    FeatureSpec,
-    categorical_features,
-    training_matrix,
-)
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import FeatureSpec, categorical_features
 from flowcast.models.roads.forecaster import (
     QUANTILES,
     RoadForecaster,
     conformal_margins,
     prepare_values,
 )
+from flowcast.models.roads.matrices import Anchors, training_matrix
 from flowcast.models.roads.quality_history import cleaned_history
 
 if TYPE_CHECKING:
@@ -371,7 +367,7 @@ def _forecaster(spec: FeatureSpec, config: TrainConfig,
 def _validation(model: RoadForecaster, x: np.ndarray, y: np.ndarray, anchors: Anchors,
                 cut: int, threads: int) -> Validation:
     tail = anchors.column >= cut
-    forecast = model.predict(x[tail], threads=threads)
+    forecast = model.predict_rows(x[tail], threads=threads)
     return Validation(anchors.sensor[tail], anchors.column[tail], y[tail], forecast.y,
                       forecast.p10, forecast.p90)
 

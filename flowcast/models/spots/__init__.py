@@ -1,1 +1,1 @@
-"""flowcast.models.spots."""
+"""The intra-day scenic-spot forecaster: features, LightGBM model, training, its model directory."""

@@ -26,25 +26,17 @@ bucket must divide a day.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
-from flowcast.models.daily import features as dfe
+from flowcast.models.calendar import DAY_S, DEFAULT_TIMEZONE, day_calendar, utc_offset_of
 
 SPEC_KIND = "spot-intraday"
 SPEC_VERSION = 1
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-DAY_S = 86_400
 SAT_LAGS = (0, 1, 2, 3, 4, 8)
 ARRIVAL_LAGS = (0, 1, 2, 3)
-CALENDAR_MARGIN_DAYS = 20  # holiday blocks are found within the days computed around the data
 
 ISSUE_FEATURES: tuple[str, ...] = (
     *(f"sat_lag_{k}" for k in SAT_LAGS), "sat_delta_1", "sat_delta_4",
@@ -149,7 +141,7 @@ class SpotSeries:
     def from_window(cls, window: Any, *, bucket_s: int, capacity: np.ndarray,
                     opens_min: np.ndarray, closes_min: np.ndarray,
                     utc_offset_min: int) -> SpotSeries:
-        """The engine's :class:`~flowcast.engine.state.SpotWindow` (anything with
+        """The engine's :class:`~flowcast.kernels.windows.SpotWindow` (anything with
         ``first_bucket``, ``visitors`` and ``arrivals``) as a series."""
         return cls(np.asarray(window.visitors, np.float32), np.asarray(window.arrivals,
                                                                         np.float32),
@@ -178,13 +170,6 @@ class SpotSeries:
 
 def _f64(values: Any) -> np.ndarray:
     return np.asarray(values, np.float64).reshape(-1)
-
-
-def utc_offset_of(timezone: str) -> int:
-    """The fixed UTC offset (minutes) used for the local days of ``timezone`` (its offset
-    now; Chinese zones have kept no DST since 1991)."""
-    offset = dt.datetime.now(ZoneInfo(timezone)).utcoffset() or dt.timedelta(0)
-    return int(offset.total_seconds() // 60)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,9 +236,9 @@ class IssueBlock:
         cols_["issue_minute"] = _spread(minute, series.n_spots)
         cols_["issue_since_open"] = minute[:, None] - series.opens_min[None, :]
         cols_["issue_until_close"] = series.closes_min[None, :] - minute[:, None]
-        cal = calendar_rows(day)
+        cal = day_calendar(day)
         for name in ("dow", "day_type", "holiday", "golden_week", "makeup"):
-            cols_[f"issue_{name}"] = _spread(cal[name], series.n_spots)
+            cols_[f"issue_{name}"] = _spread(cal[f"cal_{name}"], series.n_spots)
         cols_["capacity"] = np.broadcast_to(series.capacity[None, :], (len(cols),
                                                                       series.n_spots))
         x = np.column_stack([_flat(cols_[name], len(cols), series.n_spots)
@@ -280,9 +265,9 @@ def target_block(issue: IssueBlock, horizon: int) -> np.ndarray:
     out["target_sat_last_week"] = _take(issue.saturation, cols + horizon - week * -(
         -horizon // week))
     out["target_sat_yesterday_paced"] = yesterday * issue.pace.reshape(n, k_spots)
-    cal = calendar_rows(issue.issue_day + day_ahead)
+    cal = day_calendar(issue.issue_day + day_ahead)
     for name in ("dow", "day_type", "holiday", "golden_week", "makeup", "block_day"):
-        out[f"target_{name}"] = _spread(cal[name], k_spots)
+        out[f"target_{name}"] = _spread(cal[f"cal_{name}"], k_spots)
     return np.column_stack([_flat(out[name], n, k_spots) for name in TARGET_FEATURES])
 
 
@@ -322,39 +307,3 @@ def _day_running(values: np.ndarray, series: SpotSeries, op: np.ufunc,
     grid[:, lead:lead + t] = source
     grid = op.accumulate(grid.reshape(k, days, bpd), axis=2).reshape(k, days * bpd)
     return grid[:, lead:lead + t].astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# China's calendar per local day
-# --------------------------------------------------------------------------------------------
-
-def calendar_rows(days: np.ndarray) -> dict[str, np.ndarray]:
-    """Calendar columns of local day numbers (days since 1970-01-01): ``dow`` (0 = Monday),
-    ``day_type`` (a ``flowcast.daytypes`` code), ``holiday`` (the holiday block's category,
-    :data:`~flowcast.models.daily.features.HOLIDAY_CATEGORIES`), ``golden_week`` (National Day
-    or Spring Festival block), ``makeup`` (make-up working day), ``block_day`` (days into the
-    holiday block, -1 outside), each float64 ``(len(days),)``."""
-    days = np.asarray(days, np.int64)
-    if not len(days):
-        return {name: np.empty(0) for name in _CAL_COLUMNS}
-    first, last = int(days.min()), int(days.max())
-    table = _calendar_table(first - CALENDAR_MARGIN_DAYS, last + CALENDAR_MARGIN_DAYS)
-    rows = days - (first - CALENDAR_MARGIN_DAYS)
-    return {name: table[:, j][rows] for j, name in enumerate(_CAL_COLUMNS)}
-
-
-_CAL_COLUMNS: Sequence[str] = ("dow", "day_type", "holiday", "golden_week", "makeup",
-                               "block_day")
-_CAL_SOURCE = ("cal_dow", "cal_day_type", "cal_holiday", "cal_golden_week", "cal_makeup",
-               "cal_block_day")
-
-
-@lru_cache(maxsize=64)
-def _calendar_table(first_day: int, last_day: int) -> np.ndarray:
-    """``(days, 6)`` calendar of the consecutive local days ``first_day .. last_day``."""
-    dates = pd.date_range(pd.Timestamp(first_day, unit="D"), periods=last_day - first_day + 1,
-                          freq="D")
-    frame = dfe.calendar_frame(dates)
-    table = frame[list(_CAL_SOURCE)].to_numpy(np.float64)
-    table.flags.writeable = False
-    return table

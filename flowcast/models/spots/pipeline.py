@@ -1,4 +1,5 @@
-"""The spot half of ``flowcast train``: fit the intra-day spot model on a dataset's ``spots.nc``.
+"""The spot half of a training run (:mod:`flowcast.evaluation.training_run`): fit the intra-day
+spot model on a dataset's ``spots.nc``.
 
 The horizons are the engine's (``engine.spot_horizons_min`` of the settings), so the model the
 engine finds in ``MODEL_DIR/spots`` serves its horizons. Opening hours come from the dataset's
@@ -10,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -22,10 +23,11 @@ from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset
-from flowcast.models.roads.forecaster import horizons_to_steps
+from flowcast.models.calendar import utc_offset_of
+from flowcast.models.horizons import minutes_to_buckets
 from flowcast.models.roads.training import TrainConfig
-from flowcast.models.spots.features import SpotFeatureSpec, SpotSeries, utc_offset_of
-from flowcast.models.spots.forecaster import save_spot_model, spot_model_dir
+from flowcast.models.spots.artifact import save_spot_model, spot_model_dir
+from flowcast.models.spots.features import SpotFeatureSpec, SpotSeries
 from flowcast.models.spots.training import (
     SpotTrainResult,
     format_validation,
@@ -87,10 +89,11 @@ def hours_from_data(series: SpotSeries) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw: dict[str, Any],
-                quantiles: bool) -> tuple[SpotTrainResult, dict[str, Any], list[dict[str, Any]]]:
-    """Train the spot model on ``data.spots`` with the road command's LightGBM settings
-    (``config_kw``); prints the validation table. Returns the result, ``model.json``'s
-    ``training`` section and the validation table."""
+                quantiles: bool, *, say: Callable[[str], None] = print, progress: bool = True
+                ) -> tuple[SpotTrainResult, dict[str, Any], list[dict[str, Any]]]:
+    """Train the spot model on ``data.spots`` with the road model's LightGBM settings
+    (``config_kw``); ``say`` gets the validation table, ``progress`` shows a tqdm bar. Returns
+    the result, ``model.json``'s ``training`` section and the validation table."""
     spots = data.spots
     assert spots is not None
     missing = [v for v in SPOT_VARIABLES_NEEDED if v not in spots.data_vars]
@@ -100,7 +103,7 @@ def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw:
                                 "add --no-spots")
     interval = int(spots.attrs["interval_s"])
     try:
-        steps = horizons_to_steps(settings.engine.spot_horizons_min, interval)
+        steps = minutes_to_buckets(settings.engine.spot_horizons_min, interval)
         spec = SpotFeatureSpec(interval, steps)
     except ValueError as err:
         raise FlowcastUserError(f"spot model: engine.spot_horizons_min: {err}; or add "
@@ -112,15 +115,15 @@ def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw:
     config = TrainConfig(horizons=steps, quantiles=quantiles, **config_kw)
     began = time.perf_counter()
     try:
-        result = train_spot_model(series, spec, config, progress=True)
+        result = train_spot_model(series, spec, config, progress=progress)
     except ValueError as err:
         raise FlowcastUserError(f"spot model: {err}; or add --no-spots") from None
     seconds = time.perf_counter() - began
     table = validation_table(result.validation, spec)
-    click.echo(f"spot model validation tail (last {config.validation_fraction:.0%} of the "
-               "training times, spots open at the target time; MAE of saturation = visitors "
-               "/ instantaneous capacity):")
-    click.echo(format_validation(table))
+    say(f"spot model validation tail (last {config.validation_fraction:.0%} of the training "
+        "times, spots open at the target time; MAE of saturation = visitors / instantaneous "
+        "capacity):")
+    say(format_validation(table))
     times = np.asarray(spots["time"].values)
     training = {
         "dataset": str(dataset.resolve()),
@@ -140,13 +143,10 @@ def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw:
 
 
 def save_spots(out_dir: Path, result: SpotTrainResult, training: dict[str, Any],
-               table: list[dict[str, Any]]) -> None:
-    """Write the spot model to ``out_dir/spots`` and say so."""
-    path = save_spot_model(result.model, spot_model_dir(out_dir), training=training,
+               table: list[dict[str, Any]]) -> Path:
+    """Write the spot model to ``out_dir/spots`` and return that directory."""
+    return save_spot_model(result.model, spot_model_dir(out_dir), training=training,
                            metrics={"validation": table}, overwrite=True)
-    click.echo(f"spot model {result.model.version} -> {path} ({len(result.model.horizons)} "
-               f"horizons, {'with' if result.model.has_intervals else 'no'} P10/P90; trained "
-               f"in {training['seconds']:.1f} s)")
 
 
 def _iso(value: Any) -> str:

@@ -1,1 +1,3 @@
-"""flowcast.publish.roads."""
+"""Road messages: congestion levels, trend and confidence, the condition message, guidance-screen
+route ranking.
+"""

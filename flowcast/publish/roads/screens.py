@@ -30,13 +30,12 @@ at ``T`` (conditions arrive per partition, possibly from different engine proces
                                "trend": "steady", "confidence": null}, ...],
                  "trend": "steady", "advice": "take"}, ...]}
 
-:class:`ScreenPublisher` optionally writes these messages to the road-conditions topic keyed by
-the screen id; readers tell them from segment conditions by their ``screen`` field.
+The serving processes rank the screens where they serve them
+(:mod:`flowcast.serve.screen_board`); the rankings are never written to Kafka.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -44,12 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
 from flowcast.city import City, Screen
-from flowcast.transport.sinks import RecordSink
-
-log = logging.getLogger("flowcast.publish.roads.screens")
 
 AVOID_LEVEL = 4
 """Routes at this congestion level or worse (moderate, severe) are advised against."""
@@ -231,22 +226,3 @@ class ScreenRanker:
                 del self._pending[t]
         return out
 
-
-class ScreenPublisher:
-    """A live-view listener that writes each screen message to ``topic`` keyed by the screen
-    id (record time = issue time). Send failures are logged, never raised into the view."""
-
-    def __init__(self, sink: RecordSink, topic: str) -> None:
-        self.sink = sink
-        self.topic = topic
-
-    def __call__(self, kind: str, payload: Mapping[str, Any]) -> None:
-        """Publish ``payload`` when it is a screen message."""
-        if kind != "screen":
-            return
-        try:
-            self.sink.send(self.topic, str(payload["screen"]).encode(), orjson.dumps(payload),
-                           None, int(payload["issued_at"]))
-            self.sink.flush()
-        except Exception:  # a broken sink must not stop the view
-            log.exception("screen %s not published", payload.get("screen"))

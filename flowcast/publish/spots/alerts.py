@@ -24,103 +24,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from flowcast.city import City
 from flowcast.config import AlertSettings, Settings
-from flowcast.publish.messages import SpotForecasts
+from flowcast.publish.spots.alert_state import (
+    Episode,
+    SpotAlertState,
+    Streak,
+    alert_identifier,
+    crossing_ms,
+    episode_from_message,
+    next_message,
+)
 from flowcast.publish.spots.alert_text import AlertWriter
-from flowcast.publish.spots.cap import (
-    LEVEL_NAMES,
-    CapAlert,
+from flowcast.publish.spots.cap import LEVEL_NAMES, CapAlert, cap_time, reference
+from flowcast.publish.spots.cap_read import (
     cap_problems,
-    cap_time,
     decode_alert,
     message_parameters,
     parse_cap_time,
-    parse_reference,
-    reference,
 )
-from flowcast.publish.spots.saturation import SaturationCycle, SpotView, saturation_readings
+from flowcast.publish.spots.forecasts import SpotForecasts
+from flowcast.publish.spots.saturation import SpotView, saturation_readings
+from flowcast.publish.spots.saturation_cycle import SaturationCycle
 
 log = logging.getLogger("flowcast.alerts")
 
 NONE, WARNING, CRITICAL = 0, 1, 2
 _MINUTE_MS = 60_000
 _STATE_FORMAT = 1
-
-
-@dataclass
-class _Streak:
-    """Consecutive cycles in which a condition held, since ``since_ms`` (issue time)."""
-
-    cycles: int = 0
-    since_ms: int = -1
-
-    def extend(self, issued_ms: int) -> None:
-        """Count one more cycle in which the condition held."""
-        if self.cycles == 0:
-            self.since_ms = issued_ms
-        self.cycles += 1
-
-    def reset(self) -> None:
-        """The condition did not hold: start over."""
-        self.cycles, self.since_ms = 0, -1
-
-    def follow(self, holds: bool, issued_ms: int) -> None:
-        """Extend when ``holds``, else reset."""
-        if holds:
-            self.extend(issued_ms)
-        else:
-            self.reset()
-
-    def reached(self, cycles: int, minutes: float, issued_ms: int) -> bool:
-        """Whether the condition has held for ``cycles`` cycles and ``minutes`` minutes."""
-        return self.cycles >= cycles and issued_ms - self.since_ms >= minutes * _MINUTE_MS
-
-
-@dataclass
-class _Episode:
-    """The active alert of a spot: its first Alert, and what the last message said."""
-
-    level: int
-    first_issued_ms: int
-    first_identifier: str
-    first_sender: str
-    first_sent: str
-    seq: int
-    onset_ms: int
-    peak: float
-    peak_at_ms: int
-
-
-@dataclass
-class _SpotState:
-    """Everything the tracker remembers about one spot: the active alert, and the streaks
-    of cycles towards raising (``up``), an Update (``change``), leaving critical
-    (``below_critical``: under critical minus hysteresis) and cancelling (``below_warning``)."""
-
-    episode: _Episode | None = None
-    up: _Streak = field(default_factory=_Streak)
-    change: _Streak = field(default_factory=_Streak)
-    below_critical: _Streak = field(default_factory=_Streak)
-    below_warning: _Streak = field(default_factory=_Streak)
-
-    @property
-    def idle(self) -> bool:
-        """No active alert and nothing pending."""
-        return self.episode is None and self.up.cycles == 0
-
-    @staticmethod
-    def from_dict(data: Mapping[str, Any]) -> _SpotState:
-        """Inverse of ``dataclasses.asdict``."""
-        episode = data.get("episode")
-        streaks = {name: _Streak(**data[name])
-                   for name in ("up", "change", "below_critical", "below_warning")}
-        return _SpotState(episode=_Episode(**episode) if episode else None, **streaks)
 
 
 class AlertTracker:
@@ -136,7 +72,7 @@ class AlertTracker:
         self.thresholds = np.stack([city.spot_warn, city.spot_critical], axis=1)
         onset_min = self.settings.update_onset_min or bucket_s / 60
         self.onset_step_ms = round(onset_min * _MINUTE_MS)
-        self._states: dict[str, _SpotState] = {}
+        self._states: dict[str, SpotAlertState] = {}
         self._tracked = np.zeros(city.n_spots, dtype=bool)
         self._last_issued = np.full(city.n_spots, -1, dtype=np.int64)
 
@@ -172,7 +108,7 @@ class AlertTracker:
 
     def _advance(self, view: SpotView, spare: Sequence[tuple[int, float]]) -> CapAlert | None:
         """One cycle of one spot's state machine."""
-        state = self._states.setdefault(view.spot, _SpotState())
+        state = self._states.setdefault(view.spot, SpotAlertState())
         if state.episode is None:
             message = self._while_idle(state, view, spare)
         else:
@@ -182,7 +118,7 @@ class AlertTracker:
             del self._states[view.spot]
         return message
 
-    def _while_idle(self, state: _SpotState, view: SpotView,
+    def _while_idle(self, state: SpotAlertState, view: SpotView,
                     spare: Sequence[tuple[int, float]]) -> CapAlert | None:
         """No alert yet: raise once the forecast has been over for the pending time."""
         if view.level == NONE:
@@ -192,15 +128,15 @@ class AlertTracker:
         if not self._pending_over(state.up, view.issued_ms):
             return None
         state.up.reset()
-        onset = _crossing(view, view.level)
-        identifier = _identifier(view.spot, view.issued_ms, 0)
-        state.episode = _Episode(
+        onset = crossing_ms(view, view.level)
+        identifier = alert_identifier(view.spot, view.issued_ms, 0)
+        state.episode = Episode(
             level=view.level, first_issued_ms=view.issued_ms, first_identifier=identifier,
             first_sender=self.settings.sender, first_sent=cap_time(view.issued_ms, self.zone),
             seq=0, onset_ms=onset, peak=view.peak, peak_at_ms=view.peak_at_ms)
         return self._compose("Alert", state.episode, view, spare)
 
-    def _while_active(self, state: _SpotState, episode: _Episode, view: SpotView,
+    def _while_active(self, state: SpotAlertState, episode: Episode, view: SpotView,
                       spare: Sequence[tuple[int, float]]) -> CapAlert | None:
         """An active alert: escalate after the pending time, step down or cancel after the
         hold time, or update when the peak or the onset moved (for the pending time)."""
@@ -227,7 +163,7 @@ class AlertTracker:
         state.change.reset()
         return self._update(episode, view, episode.level, spare)
 
-    def _falling(self, state: _SpotState, episode: _Episode, view: SpotView,
+    def _falling(self, state: SpotAlertState, episode: Episode, view: SpotView,
                  spare: Sequence[tuple[int, float]]) -> CapAlert | None:
         """Cancel after the hold time below warning - hysteresis; leave critical for warning
         after the hold time below critical - hysteresis, unless a cancel is already pending
@@ -237,33 +173,33 @@ class AlertTracker:
             state.below_warning.reset()
             state.below_critical.reset()
             state.episode = None
-            return self._compose("Cancel", _next(episode), view, spare)
+            return self._compose("Cancel", next_message(episode), view, spare)
         if (state.below_warning.cycles == 0
                 and state.below_critical.reached(hold_cycles, hold_min, view.issued_ms)):
             state.below_critical.reset()
             return self._update(episode, view, WARNING, spare)
         return None
 
-    def _pending_over(self, streak: _Streak, issued_ms: int) -> bool:
+    def _pending_over(self, streak: Streak, issued_ms: int) -> bool:
         return streak.reached(self.settings.pending_cycles, self.settings.pending_min,
                               issued_ms)
 
-    def _update(self, episode: _Episode, view: SpotView, level: int,
+    def _update(self, episode: Episode, view: SpotView, level: int,
                 spare: Sequence[tuple[int, float]]) -> CapAlert:
         """Move the episode to ``level`` and the current forecast; an Update message."""
         same = level == episode.level
-        episode.onset_ms = self._kept_onset(episode, view) if same else _crossing(view, level)
+        episode.onset_ms = self._kept_onset(episode, view) if same else crossing_ms(view, level)
         episode.level, episode.peak, episode.peak_at_ms = level, view.peak, view.peak_at_ms
         episode.seq += 1
         return self._compose("Update", episode, view, spare)
 
-    def _moved(self, episode: _Episode, view: SpotView) -> bool:
+    def _moved(self, episode: Episode, view: SpotView) -> bool:
         """Whether the peak or the crossing time moved enough to tell the bureau."""
         if abs(view.peak - episode.peak) >= self.settings.update_peak_delta:
             return True
         return self._kept_onset(episode, view) != episode.onset_ms
 
-    def _kept_onset(self, episode: _Episode, view: SpotView) -> int:
+    def _kept_onset(self, episode: Episode, view: SpotView) -> int:
         """The published onset while the forecast still agrees with it; the new crossing
         when it comes at least a step earlier, or at least a step later with the forecast at
         the published onset clear below the threshold (by the hysteresis). So a forecast
@@ -292,14 +228,14 @@ class AlertTracker:
         sat = np.array(list(known.values()), dtype=np.float64)
         return self.writer.spare(np.array(list(known), dtype=np.int64), sat)
 
-    def _compose(self, msg_type: str, episode: _Episode, view: SpotView,
+    def _compose(self, msg_type: str, episode: Episode, view: SpotView,
                  spare: Sequence[tuple[int, float]]) -> CapAlert:
         """The message ``msg_type`` numbered ``episode.seq`` in the episode."""
         first = msg_type == "Alert"
         refs = None if first else reference(episode.first_sender, episode.first_identifier,
                                             episode.first_sent)
         return self.writer.compose(
-            msg_type, identifier=_identifier(view.spot, episode.first_issued_ms, episode.seq),
+            msg_type, identifier=alert_identifier(view.spot, episode.first_issued_ms, episode.seq),
             references=refs, level=episode.level, onset_ms=episode.onset_ms, view=view,
             spare=spare)
 
@@ -334,7 +270,7 @@ class AlertTracker:
         for spot, state in data.get("spots", {}).items():
             k = tracker._known(spot)
             if k >= 0:
-                tracker._states[spot] = _SpotState.from_dict(state)
+                tracker._states[spot] = SpotAlertState.from_dict(state)
                 tracker._tracked[k] = True
         return tracker
 
@@ -380,7 +316,7 @@ class AlertTracker:
         expired = now_ms is not None and parse_cap_time(message["info"]["expires"]) <= now_ms
         if message["msgType"] == "Cancel" or expired:
             return
-        self._states[spot] = _SpotState(episode=_episode_from_message(message))
+        self._states[spot] = SpotAlertState(episode=episode_from_message(message))
         self._tracked[k] = True
 
     def _known(self, spot: str) -> int:
@@ -389,41 +325,3 @@ class AlertTracker:
             log.warning("spot %r is not in city %r; its alert state is dropped", spot,
                         self.city.name)
         return k
-
-
-def _identifier(spot: str, first_issued_ms: int, seq: int) -> str:
-    """``flowcast-<spot>-<issue ms of the first Alert>-<message number in the episode>``."""
-    return f"flowcast-{spot}-{first_issued_ms}-{seq}"
-
-
-def _crossing(view: SpotView, level: int) -> int:
-    """When the forecast crosses the threshold of ``level``, or (held there by hysteresis)
-    the threshold minus the hysteresis; the issue time when it does neither."""
-    for at in (view.onset_ms[level - 1], view.onset_low_ms[level - 1]):
-        if at >= 0:
-            return at
-    return view.issued_ms
-
-
-def _next(episode: _Episode) -> _Episode:
-    """The episode as its next message (a Cancel) names it."""
-    return _Episode(**{**asdict(episode), "seq": episode.seq + 1})
-
-
-def _episode_from_message(message: Mapping[str, Any]) -> _Episode:
-    """The active alert a message (Alert or Update) describes."""
-    params = message_parameters(message)
-    if message["msgType"] == "Alert":
-        sender, first_id, first_sent = message["sender"], message["identifier"], message["sent"]
-    else:
-        sender, first_id, first_sent = parse_reference(message["references"])
-    seq = str(message["identifier"]).rsplit("-", 1)[-1]
-    first_ms = first_id.rsplit("-", 2)[-2] if first_id.count("-") >= 2 else ""
-    return _Episode(
-        level=LEVEL_NAMES.index(params["level"]),
-        first_issued_ms=int(first_ms) if first_ms.isdigit() else parse_cap_time(first_sent),
-        first_identifier=first_id, first_sender=sender, first_sent=first_sent,
-        seq=int(seq) if seq.isdigit() else 0,
-        onset_ms=parse_cap_time(message["info"]["onset"]),
-        peak=float(params["saturationPeak"]), peak_at_ms=parse_cap_time(params["peakTime"]))
-

@@ -13,7 +13,7 @@ from flowcast.formats.dataset import graph_of, load_dataset, save_dataset
 from flowcast.ingest.csv.importer import ImportResult, format_summary, read_csv_dataset
 from flowcast.ingest.csv.options import ImportOptions
 
-SZ_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sz-taxi"
+SZ_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "sz-taxi"
 SZ_SPEED = SZ_DIR / "ye11qing-subset40" / "sz_speed.csv"
 SZ_ADJ = SZ_DIR / "ye11qing-subset40" / "sz_adj.csv"
 TGCN_ADJ = SZ_DIR / "lehaifeng-T-GCN" / "sz_adj.csv"

@@ -1,5 +1,5 @@
-"""Daily arrivals: CSV reading, leak-free features, China's holiday blocks, the LightGBM
-forecaster's artifact, and the backtest against the baselines."""
+"""Daily arrivals: CSV reading, leak-free features, the LightGBM forecaster's artifact, and the
+backtest against the baselines (China's holiday blocks: tests/models/test_calendar.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ import pytest
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.daily_backtest import backtest_daily, baseline_rows, block_scheme
 from flowcast.evaluation.metrics import horizon_metrics
+from flowcast.models.calendar import calendar_for, calendar_frame
 from flowcast.models.daily import features as dfe
 from flowcast.models.daily import forecaster as da
 from flowcast.models.daily.data import check_daily_series, data_hash, read_daily_csv
+from flowcast.models.daily.model_dir import FORMAT, MODEL_FILE
 
 FAST = da.DailyConfig(max_rounds=200, early_stopping=20)
 HORIZONS = (1, 7, 30)
@@ -28,7 +30,7 @@ def synthetic(start: str = "2023-01-01", end: str = "2025-11-30", seed: int = 3)
     """Daily arrivals with a weekly pattern (weekends x1.8), holiday blocks (Golden Week x3.5,
     other holidays x2.2, make-up working days x0.8), a slow seasonal wave and 8 % noise."""
     days = pd.date_range(start, end, freq="D", name="date")
-    cal = dfe.calendar_frame(days)
+    cal = calendar_frame(days)
     rng = np.random.default_rng(seed)
     weekly = np.where(cal["cal_dow"] >= 5, 1.8, 1.0)
     holiday = np.where(cal["cal_golden_week"] == 1, 3.5,
@@ -117,7 +119,7 @@ def test_data_hash_follows_the_values(series: pd.Series) -> None:
 @pytest.mark.parametrize("horizon", [1, 3, 7, 15, 30])
 def test_features_at_t_ignore_every_day_after_t(series: pd.Series, horizon: int) -> None:
     origins = np.array([40, 200, 500, 700])
-    cal = dfe.calendar_for(series.index, horizon)
+    cal = calendar_for(series.index, horizon)
     before, anchor = dfe.feature_matrix(dfe.History(series.to_numpy()), cal, series.index[0],
                                         origins, horizon)
     rng = np.random.default_rng(0)
@@ -147,7 +149,7 @@ def test_lags_and_same_weekday_point_where_documented() -> None:
     values = np.arange(1.0, 61.0)
     history = dfe.History(values)
     days = pd.date_range("2024-03-01", periods=60)
-    cal = dfe.calendar_for(days, 10)
+    cal = calendar_for(days, 10)
     X, a = dfe.feature_matrix(history, cal, days[0], np.array([49]), 10)
     f = dict(zip(dfe.FEATURES, X[0], strict=True))
     x = np.log1p(values)
@@ -157,52 +159,6 @@ def test_lags_and_same_weekday_point_where_documented() -> None:
     assert f["same_wd_1"] == pytest.approx(x[49 + 10 - 14] - a[0])  # 2 weeks back
     _, a1 = dfe.feature_matrix(history, cal, days[0], np.array([49]), 1)
     assert a1[0] == pytest.approx(x[49])  # 1-day anchor for h = 1
-
-
-# --- China's holidays ----------------------------------------------------------------------------
-
-def calendar(start: str, end: str) -> pd.DataFrame:
-    days = pd.date_range(start, end)
-    return dfe.calendar_for(days, 0).loc[start:end]
-
-
-def test_golden_week_2025_with_mid_autumn_inside() -> None:
-    cal = calendar("2025-09-25", "2025-10-15")
-    week = cal.loc["2025-10-01":"2025-10-08"]
-    assert (week["cal_in_block"] == 1).all() and (week["cal_golden_week"] == 1).all()
-    # Oct 6 is officially Mid-Autumn, but the block is National Day's Golden Week
-    assert (week["cal_holiday"] == 7).all()
-    assert week["cal_block_day"].tolist() == list(range(8))
-    assert week["cal_block_left"].tolist() == list(range(7, -1, -1))
-    assert (week["cal_block_len"] == 8).all()
-    for makeup in ("2025-09-28", "2025-10-11"):  # a Sunday and a Saturday worked
-        assert cal.at[makeup, "cal_makeup"] == 1 and cal.at[makeup, "cal_in_block"] == 0
-    assert cal.at["2025-09-30", "cal_days_to_block"] == 1
-    assert cal.at["2025-09-30", "cal_next_holiday"] == 7
-    assert cal.at["2025-10-10", "cal_days_since_block"] == 2
-    assert cal.at["2025-10-09", "cal_in_block"] == 0 and cal.at["2025-10-09", "cal_holiday"] == 0
-
-
-def test_golden_weeks_of_2026() -> None:
-    cal = calendar("2026-02-01", "2026-10-15")
-    spring = cal.loc["2026-02-15":"2026-02-23"]
-    assert (spring["cal_holiday"] == 2).all() and (spring["cal_golden_week"] == 1).all()
-    assert (spring["cal_block_len"] == 9).all()
-    assert cal.at["2026-02-14", "cal_makeup"] == 1 and cal.at["2026-02-24", "cal_in_block"] == 0
-    national = cal.loc["2026-10-01":"2026-10-07"]
-    assert (national["cal_holiday"] == 7).all() and (national["cal_block_len"] == 7).all()
-    assert cal.at["2026-10-08", "cal_in_block"] == 0
-    assert cal.at["2026-09-20", "cal_makeup"] == 1 and cal.at["2026-10-10", "cal_makeup"] == 1
-    autumn = cal.loc["2026-09-25":"2026-09-27"]  # Mid-Autumn, a long weekend, not Golden Week
-    assert (autumn["cal_holiday"] == 6).all() and (autumn["cal_golden_week"] == 0).all()
-    labour = cal.loc["2026-05-01":"2026-05-05"]
-    assert (labour["cal_holiday"] == 4).all()
-    assert cal.at["2026-09-28", "cal_days_to_block"] == 3  # until National Day
-
-
-def test_a_plain_weekend_is_not_a_holiday_block() -> None:
-    cal = calendar("2025-11-10", "2025-11-20")
-    assert cal.at["2025-11-15", "cal_day_type"] == 1 and cal.at["2025-11-15", "cal_in_block"] == 0
 
 
 # --- the model artifact -------------------------------------------------------------------------
@@ -230,8 +186,8 @@ def test_save_and_load_give_identical_forecasts_and_metadata(
     loaded = da.load(tmp_path / "m")
     history = series.loc[:"2025-09-20"]
     pd.testing.assert_frame_equal(model.predict(history), loaded.predict(history))
-    meta = json.loads((tmp_path / "m" / da.MODEL_FILE).read_text())
-    assert meta["format"] == da.FORMAT and meta["horizons"] == list(HORIZONS)
+    meta = json.loads((tmp_path / "m" / MODEL_FILE).read_text())
+    assert meta["format"] == FORMAT and meta["horizons"] == list(HORIZONS)
     assert meta["features"] == list(dfe.FEATURES)
     assert meta["training_span"] == {"first_day": "2023-01-01", "last_day": "2025-08-31",
                                      "days": 974, "days_with_count": 974}
@@ -240,7 +196,7 @@ def test_save_and_load_give_identical_forecasts_and_metadata(
     assert meta["version"] == model.version == loaded.version
     assert meta["version"].startswith("daily-")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(
-        [da.MODEL_FILE, *meta["files"]])
+        [MODEL_FILE, *meta["files"]])
     assert not list((tmp_path / "m").glob("*.pkl"))
 
 
@@ -256,7 +212,7 @@ def saved(model: da.DailyArrivalsModel, tmp_path: Path) -> Path:
 
 
 def edit_meta(root: Path, **changes: object) -> None:
-    path = root / da.MODEL_FILE
+    path = root / MODEL_FILE
     meta = json.loads(path.read_text())
     meta.update(changes)
     path.write_text(json.dumps(meta))

@@ -21,8 +21,10 @@ from flowcast.models.roads.artifact import (
     record_backtest,
     save_model,
 )
-from flowcast.models.roads.features import FeatureHistory, FeatureSpec, training_matrix
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.forecaster import RoadForecaster
+from flowcast.models.roads.matrices import training_matrix
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 BUCKET_S = 900
@@ -55,9 +57,9 @@ def saved(trained: tuple, tmp_path: Path) -> Path:
 def test_round_trip_predicts_identically(trained: tuple, saved: Path) -> None:
     model, history = trained
     x, _, _ = training_matrix(history, model.spec, model.horizons)
-    before = model.predict(x)
+    before = model.predict_rows(x)
     loaded = load_model(saved, bucket_s=BUCKET_S, target="speed")
-    after = loaded.predict(x)
+    after = loaded.predict_rows(x)
     np.testing.assert_array_equal(after.y, before.y)
     np.testing.assert_array_equal(after.p10, before.p10)
     np.testing.assert_array_equal(after.p90, before.p90)

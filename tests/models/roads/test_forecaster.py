@@ -8,17 +8,18 @@ import pandas as pd
 import pytest
 
 from flowcast.city import Csr
-from flowcast.engine.state import History
+from flowcast.engine.road_history import History
 from flowcast.formats.dataset import make_series_dataset
 from flowcast.kernels import history as kh
-from flowcast.models.roads.features import FeatureHistory, FeatureSpec, training_matrix
+from flowcast.models.forecaster import Forecast, Forecaster
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.forecaster import (
-    Forecast,
     RoadForecaster,
-    horizons_to_steps,
     live_rows,
     predict_live,
 )
+from flowcast.models.roads.matrices import training_matrix
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 BUCKET_S = 900
@@ -54,14 +55,14 @@ def trained() -> tuple[RoadForecaster, FeatureHistory]:
 def test_predict_shapes_bounds_and_intervals(trained: tuple) -> None:
     model, history = trained
     x, _, _ = training_matrix(history, model.spec, model.horizons)
-    forecast = model.predict(x)
+    forecast = model.predict_rows(x)
     assert forecast.y.shape == (len(x), 2) and forecast.y.dtype == np.float32
     assert forecast.p10 is not None and forecast.p90 is not None
     assert (forecast.p10 <= forecast.p90).all()
     assert np.isfinite(forecast.y).all() and (forecast.y >= 0).all()
-    assert model.predict(x, intervals=False).p10 is None
+    assert model.predict_rows(x, intervals=False).p10 is None
     with pytest.raises(ValueError, match=rf"feature rows must be \(R, {x.shape[1]}\)"):
-        model.predict(x[:, :-1])
+        model.predict_rows(x[:, :-1])
 
 
 def test_crossed_quantile_boosters_are_sorted_per_row(trained: tuple) -> None:
@@ -74,7 +75,7 @@ def test_crossed_quantile_boosters_are_sorted_per_row(trained: tuple) -> None:
     raw_lo = model.quantile_boosters[1][0].predict(x)
     raw_hi = model.quantile_boosters[1][1].predict(x)
     assert (raw_lo < raw_hi).mean() > 0.9  # the honest boosters are mostly ordered
-    forecast: Forecast = swapped.predict(x)
+    forecast: Forecast = swapped.predict_rows(x)
     assert forecast.p10 is not None and forecast.p90 is not None
     assert (forecast.p10 <= forecast.p90).all()
     np.testing.assert_allclose(forecast.p10[:, 0], np.minimum(raw_lo, raw_hi), rtol=1e-6)
@@ -87,16 +88,6 @@ def test_forecaster_refuses_inconsistent_boosters(trained: tuple) -> None:
         RoadForecaster(model.spec, (1, 4, 8), model.boosters)
     with pytest.raises(ValueError, match="ascending"):
         RoadForecaster(model.spec, (4, 1), model.boosters)
-
-
-def test_horizons_in_minutes_become_buckets() -> None:
-    assert horizons_to_steps([15, 30, 45, 60], 900) == (1, 2, 3, 4)
-    assert horizons_to_steps([60, 15, 15], 300) == (3, 12)
-    with pytest.raises(ValueError, match="horizon 20 min is not a positive multiple of the "
-                                         "dataset's 15 min buckets"):
-        horizons_to_steps([15, 20], 900)
-    with pytest.raises(ValueError, match="horizon 0 min"):
-        horizons_to_steps([0], 900)
 
 
 def _ring(history: FeatureHistory) -> History:
@@ -127,7 +118,7 @@ def test_predict_live_equals_offline_prediction_at_the_same_bucket(trained: tupl
     live = predict_live(model, ring.window, anchor, timezone=TZ, static=history.static,
                         graph=history.graph)
     x, _, anchors = training_matrix(offline_history, model.spec, model.horizons)
-    expected = model.predict(x[anchors.column == offline_history.n_buckets - 1])
+    expected = model.predict_rows(x[anchors.column == offline_history.n_buckets - 1])
     assert live.y.shape == (N, 2) and live.horizons == (1, 4)
     np.testing.assert_array_equal(live.y, expected.y)
     np.testing.assert_array_equal(live.p10, expected.p10)
@@ -174,3 +165,19 @@ def test_conformal_margins_reach_the_coverage_and_widen_keeps_order() -> None:
     nlo, nhi = widen_intervals(lo, hi, np.array([-5.0, -5.0]))
     assert np.all(nlo <= nhi)
     assert conformal_margins(y[:10], lo[:10], hi[:10], (1, 2)) == {1: 0.0, 2: 0.0}
+
+
+def test_the_road_model_meets_the_forecaster_protocol(trained: tuple) -> None:
+    """``predict(window)`` forecasts every sensor at the window's last bucket, as the rows built
+    offline there; a subset of the horizons picks their columns; others are refused."""
+    model, history = trained
+    assert isinstance(model, Forecaster)
+    x, _, anchors = training_matrix(history, model.spec, model.horizons)
+    expected = model.predict_rows(x[anchors.column == history.n_buckets - 1])
+    got = model.predict(history)
+    np.testing.assert_array_equal(got.y, expected.y)
+    np.testing.assert_array_equal(got.p90, expected.p90)
+    only = model.predict(history, [4])
+    np.testing.assert_array_equal(only.y, expected.y[:, 1:])
+    with pytest.raises(ValueError, match="no forecast for horizon"):
+        model.predict(history, [2])

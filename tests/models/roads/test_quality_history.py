@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from flowcast.city import City
-from flowcast.engine.state import QualityParams, RoadState
+from flowcast.engine.road_state import RoadState
 from flowcast.formats.dataset import make_series_dataset
 from flowcast.ingest.dataset_source import bucket_readings, road_series
 from flowcast.ingest.simulator import generate_city, simulate_history
@@ -24,7 +24,10 @@ from flowcast.ingest.wire.codec import decode_road_records, encode_road_arrow_by
 from flowcast.ingest.wire.schema import ARROW_HEADERS, OUT_OF_RANGE, REASONS, ROAD
 from flowcast.kernels import history as kh
 from flowcast.kernels import quality as kq
-from flowcast.models.roads.features import VARIABLES, FeatureHistory, FeatureSpec, training_matrix
+from flowcast.kernels.quality_params import QualityParams
+from flowcast.models.roads.feature_history import FeatureHistory
+from flowcast.models.roads.feature_spec import VARIABLES, FeatureSpec
+from flowcast.models.roads.matrices import training_matrix
 from flowcast.models.roads.quality_history import READING_RANGES, cleaned_history
 from flowcast.models.roads.training import road_history
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from flowcast.formats.dataset import make_series_dataset
-from flowcast.models.roads.features import FeatureSpec, training_matrix
+from flowcast.models.roads.feature_spec import FeatureSpec
+from flowcast.models.roads.matrices import training_matrix
 from flowcast.models.roads.training import (
     TrainConfig,
     data_hash,
@@ -61,14 +62,14 @@ def test_zero_targets_are_not_learnt_when_zeros_mean_no_data() -> None:
     result = train_road_model(masked, SPEC, config, progress=False)
     assert result.rows == _valid_targets(kept, (1, 2), zeros_missing=True)
     x, _, _ = training_matrix(masked, SPEC, (1, 2))
-    forecast = result.model.predict(x).y
+    forecast = result.model.predict_rows(x).y
     assert abs(float(np.median(forecast)) - 50) < 1 and forecast.min() > 45
     assert not (result.validation.y_true == 0).any()  # zeros are not scored either
 
     naive = train_road_model(kept, SPEC, TrainConfig(horizons=(1, 2), **FAST), progress=False)
     assert naive.rows == _valid_targets(kept, (1, 2), zeros_missing=False)
     x_kept, _, _ = training_matrix(kept, SPEC, (1, 2))
-    assert float(np.median(naive.model.predict(x_kept).y)) < 45
+    assert float(np.median(naive.model.predict_rows(x_kept).y)) < 45
 
 
 def test_nan_targets_are_excluded_and_zeros_kept_by_default() -> None:
@@ -93,7 +94,7 @@ def test_training_reads_nothing_from_end_on() -> None:
     a = train_road_model(road_history(_roads(speed)), SPEC, config, end=end, progress=False)
     b = train_road_model(road_history(_roads(future)), SPEC, config, end=end, progress=False)
     x, _, _ = training_matrix(road_history(_roads(speed)), SPEC, (1, 2))
-    np.testing.assert_array_equal(a.model.predict(x).y, b.model.predict(x).y)
+    np.testing.assert_array_equal(a.model.predict_rows(x).y, b.model.predict_rows(x).y)
     assert a.rows == b.rows
     assert int(a.validation.column.max()) + 1 <= end  # the tail lies before end too
 

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from spot_harness import BUCKET_S, HORIZONS, filled_state, spot_data, train_end, trained
 
-from flowcast.models.roads.artifact import ModelError
-from flowcast.models.spots.features import (
-    TARGET_FEATURES,
-    SpotFeatureSpec,
-    SpotSeries,
-    feature_matrix,
-)
-from flowcast.models.spots.forecaster import (
+from flowcast.formats.model_dir import ModelError
+from flowcast.models.forecaster import Forecaster
+from flowcast.models.spots.artifact import (
     FORMAT,
     load_spot_model,
     save_spot_model,
     spot_model_dir,
+)
+from flowcast.models.spots.features import (
+    SpotFeatureSpec,
+    SpotSeries,
+    feature_matrix,
 )
 
 SPEC = SpotFeatureSpec(BUCKET_S, HORIZONS)
@@ -53,44 +53,13 @@ def test_live_rows_from_the_ring_equal_the_offline_rows() -> None:
             offline = feature_matrix(series, np.array([anchor]), SPEC, h)
             online = feature_matrix(live, np.array([live.n_buckets - 1]), SPEC, h)
             np.testing.assert_array_equal(online, offline)
-        got = model.predict_live(window, capacity=series.capacity, opens_min=series.opens_min,
-                                 closes_min=series.closes_min, utc_offset_min=offset)
-        want = model.predict(series, np.array([anchor]))
+        got = model.predict(live)
+        want = model.predict_at(series, np.array([anchor]))
         np.testing.assert_array_equal(got.y, want.y)
         np.testing.assert_array_equal(got.p10, want.p10)
+    assert isinstance(model, Forecaster)
     assert np.isnan(feature_matrix(series, np.array([300]), SPEC, 4)[
         :, SPEC.names.index("sat_last_week_now")]).all()
-
-
-def test_features_never_read_after_the_anchor() -> None:
-    """Changing every bucket after an anchor changes none of its rows, at any horizon."""
-    series = spot_data().series
-    anchor = 3000
-    changed = SpotSeries(series.visitors.copy(), series.arrivals.copy(), series.first_bucket,
-                         series.bucket_s, series.capacity, series.opens_min, series.closes_min,
-                         series.utc_offset_min)
-    changed.visitors[:, anchor + 1:] = 77_777.0
-    changed.arrivals[:, anchor + 1:] = np.nan
-    for h in HORIZONS:
-        np.testing.assert_array_equal(feature_matrix(changed, np.array([anchor]), SPEC, h),
-                                      feature_matrix(series, np.array([anchor]), SPEC, h))
-
-
-def test_target_day_calendar_sees_golden_week_and_the_makeup_day() -> None:
-    """Issued the evening of 30 September, 8 hours ahead lands on National Day (a Golden-Week
-    holiday); issued on Friday 9 October 2026, 8 h ahead is Saturday 10 October, a make-up
-    working day."""
-    series = spot_data().series
-    names = SPEC.names
-    # bucket column of local 30 Sep 20:45 (ends 21:00) and 9 Oct 20:45
-    for day, golden, makeup in ((29, 1.0, 0.0), (38, 0.0, 1.0)):
-        column = np.array([day * 96 + 83])
-        x = feature_matrix(series, column, SPEC, 32)
-        assert (x[:, names.index("target_next_day")] == 1).all()
-        assert (x[:, names.index("target_golden_week")] == golden).all()
-        assert (x[:, names.index("target_makeup")] == makeup).all()
-        assert (x[:, names.index("issue_golden_week")] == 0).all()
-    assert len(TARGET_FEATURES) == SPEC.n_features - SPEC.names.index("target_minute")
 
 
 def test_beats_seasonal_naive_on_held_out_days() -> None:
@@ -100,7 +69,7 @@ def test_beats_seasonal_naive_on_held_out_days() -> None:
     series = spot_data().series
     result = trained()
     columns = np.arange(train_end(), series.n_buckets - max(HORIZONS))
-    forecast = result.model.predict(series, columns)
+    forecast = result.model.predict_at(series, columns)
     sat = series.saturation()
     names = SPEC.names
     maes = {}
@@ -121,7 +90,7 @@ def test_beats_seasonal_naive_on_held_out_days() -> None:
 
 def test_intervals_never_cross_and_forecasts_are_not_negative() -> None:
     series = spot_data().series
-    forecast = trained().model.predict(series, np.arange(0, series.n_buckets, 7))
+    forecast = trained().model.predict_at(series, np.arange(0, series.n_buckets, 7))
     assert forecast.p10 is not None and forecast.p90 is not None
     assert (forecast.p10 <= forecast.p90).all()
     assert (forecast.y >= 0).all() and (forecast.p10 >= 0).all()
@@ -140,7 +109,7 @@ def test_intervals_are_calibrated_on_the_open_hours_of_the_validation_tail() -> 
         assert abs(inside.mean() - 0.8) <= 0.05, (h, inside.mean())
     series = spot_data().series
     columns = np.arange(train_end(), series.n_buckets - max(HORIZONS))
-    forecast = result.model.predict(series, columns)
+    forecast = result.model.predict_at(series, columns)
     sat = series.saturation()
     held_out = {}
     for j, h in enumerate(HORIZONS):
@@ -173,7 +142,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = load_spot_model(path, bucket_s=BUCKET_S, horizons=HORIZONS)
     assert loaded.version == model.version == doc["version"]
     columns = np.arange(2000, 2100)
-    a, b = model.predict(series, columns), loaded.predict(series, columns)
+    a, b = model.predict_at(series, columns), loaded.predict_at(series, columns)
     np.testing.assert_array_equal(a.y, b.y)
     np.testing.assert_array_equal(a.p90, b.p90)
     assert set(loaded.interval_margin) == set(HORIZONS)

@@ -15,7 +15,7 @@ from spot_harness import HORIZONS, spot_data
 from flowcast.cli import main
 from flowcast.formats.city_write import city_to_geojson
 from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
-from flowcast.models.spots.forecaster import load_spot_model
+from flowcast.models.spots.artifact import load_spot_model
 from flowcast.models.spots.pipeline import hours_from_data
 
 TZ = "Asia/Shanghai"

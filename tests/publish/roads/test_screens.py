@@ -13,15 +13,12 @@ from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.ingest.simulator import generate_city
 from flowcast.publish.roads.screens import (
-    ScreenPublisher,
     ScreenRanker,
     rank_routes,
     route_level,
     route_plans,
     route_trend,
 )
-from flowcast.transport.bus import Bus
-from flowcast.transport.sinks import BusSink
 
 T = 1_790_900_100_000
 
@@ -143,15 +140,3 @@ def test_unknown_times_rank_last_with_unknown_advice() -> None:
     assert [(r["route"], r["advice"]) for r in ranked] == [
         ("B", "take"), ("C", "alternative"), ("A", "unknown")]
 
-
-def test_publisher_writes_screen_messages_keyed_by_screen(city: City,
-                                                          settings: Settings) -> None:
-    bus = Bus(default_partitions=2)
-    publisher = ScreenPublisher(BusSink(bus), settings.topics.road_conditions)
-    message = {"screen": "VMS01", "issued_at": T, "routes": []}
-    publisher("condition", {"segment": "G0001"})  # not a screen message: ignored
-    publisher("screen", message)
-    consumer = bus.consumer(settings.topics.road_conditions, auto_offset_reset="earliest")
-    records = [r for rs in consumer.poll(timeout_ms=100).values() for r in rs]
-    assert [(r.key, orjson.loads(r.value), r.timestamp) for r in records] == [
-        (b"VMS01", message, T)]

@@ -17,23 +17,22 @@ from flowcast.city import City
 from flowcast.config import AlertSettings, Settings, load_settings
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.city_read import city_from_geojson
-from flowcast.publish.messages import SpotForecasts, spot_forecast_messages
 from flowcast.publish.spots.alerts import AlertTracker
-from flowcast.publish.spots.cap import (
+from flowcast.publish.spots.cap import PARAMETER_NAMES, CapAlert, alert_messages
+from flowcast.publish.spots.cap_read import (
     CATEGORIES,
     CERTAINTIES,
     MSG_TYPES,
-    PARAMETER_NAMES,
     SCOPES,
     SEVERITIES,
     URGENCIES,
-    CapAlert,
-    alert_messages,
     cap_problems,
     message_parameters,
     parse_cap_time,
 )
-from flowcast.publish.spots.saturation import SaturationCycle, crossing_times
+from flowcast.publish.spots.forecasts import SpotForecasts, spot_forecast_messages
+from flowcast.publish.spots.saturation import crossing_times
+from flowcast.publish.spots.saturation_cycle import SaturationCycle
 
 ZONE = ZoneInfo("Asia/Shanghai")
 MIN = 60_000

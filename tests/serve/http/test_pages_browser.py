@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from live_harness import TOKEN, LiveCity, wait_for
 
-from flowcast.serve.http import HttpServer, create_app
-from flowcast.serve.output_reader import OutputReader
-from flowcast.serve.view import LiveView
+from flowcast.serve.service import Service
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +23,12 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 @pytest.fixture(scope="module")
 def live() -> Iterator[dict[str, Any]]:
     city = LiveCity().start(hours=8)
-    view = LiveView(city.city, city.settings)
-    reader = OutputReader(city.output_consumer(), view, city.settings,
-                          clock_ms=city.clock.now_ms).start()
-    server = HttpServer(create_app(view, city.settings), "127.0.0.1", 0)
-    url = server.start()
+    service = Service.start(city.city, city.settings, city.output_consumer(), port=0,
+                            clock_ms=city.clock.now_ms)
+    view = service.view
     wait_for(lambda: view.ready.is_set() and view.alerts(), what="conditions and an alert")
-    yield {"city": city, "view": view, "url": url}
-    server.stop()
-    reader.stop()
+    yield {"city": city, "view": view, "url": service.url}
+    service.close()
     city.close()
 
 

@@ -1,0 +1,1 @@
+"""A real single-node Apache Kafka 4.x broker (KRaft) on loopback, for tests and development."""
