@@ -19,6 +19,7 @@ from timing import Timed
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
 from flowcast.ingest.stream import stream_simulation
@@ -29,17 +30,6 @@ N_SENSORS = 10_000
 REPORT_S = 10  # detectors reporting every 10 s: 30 readings per sensor per bucket
 MINUTES = 30
 START = dt.datetime(2026, 10, 8, 7, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-
-
-class _Clock:
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +55,7 @@ def _loaded_bus(city: City, settings: Settings, fmt: str) -> tuple[Bus, int]:
 
 
 def _drain_engine(city: City, settings: Settings, bus: Bus) -> Engine:
-    clock = _Clock(int((START + dt.timedelta(minutes=MINUTES)).timestamp() * 1000))
+    clock = EventClock(int((START + dt.timedelta(minutes=MINUTES)).timestamp() * 1000))
     consumer = bus.consumer(group_id=f"bench-{time.monotonic_ns()}", enable_auto_commit=False,
                             auto_offset_reset="earliest")
     engine = Engine(city, settings, consumer, [BusSink(bus)], clock=clock)

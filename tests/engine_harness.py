@@ -4,9 +4,7 @@ settable clock, and readers of the output topics."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,19 +13,6 @@ import orjson
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.ingest.simulator import FaultConfig, Simulator, SimulatorConfig, generate_city
-
-
-@dataclass
-class SetClock:
-    """A clock the test moves by hand (epoch ms), with a real monotonic clock."""
-
-    ms: int
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def small_city(sensors: int = 120, spots: int = 3, seed: int = 5) -> City:

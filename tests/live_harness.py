@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from engine_harness import SetClock, engine_test_settings, quiet_simulator
+from engine_harness import engine_test_settings, quiet_simulator
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.ingest.simulator import Simulator, generate_city
 from flowcast.ingest.stream import stream_simulation
@@ -54,7 +55,7 @@ class LiveCity:
             self.bus.create_topic(topic)
         self.sim: Simulator = quiet_simulator(self.city, START, seed=seed)
         self.until = START
-        self.clock = SetClock(int(START.timestamp() * 1000))
+        self.clock = EventClock(int(START.timestamp() * 1000))
         self.engine: Engine | None = None
 
     def start(self, hours: float) -> LiveCity:

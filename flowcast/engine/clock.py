@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
 
@@ -29,3 +30,34 @@ class WallClock:
     def monotonic(self) -> float:
         """Seconds on the monotonic clock."""
         return time.monotonic()
+
+
+class EventClock:
+    """An engine clock that follows event time instead of the wall: epoch ms that its driver
+    moves (a replay, the demo's stream, a test), with a real monotonic clock for latencies.
+
+    ``ms`` may be set directly; :meth:`advance` moves it forward only, from any thread.
+
+    >>> clock = EventClock(1_000)
+    >>> clock.advance(5_000); clock.advance(2_000)
+    >>> clock.now_ms()
+    5000
+    """
+
+    def __init__(self, now_ms: int = 0) -> None:
+        self.ms = int(now_ms)
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        """The event time reached, epoch ms."""
+        return self.ms
+
+    def monotonic(self) -> float:
+        """Seconds on the process's monotonic clock."""
+        return time.monotonic()
+
+    def advance(self, ms: int) -> None:
+        """Move forward to ``ms`` epoch ms (never back)."""
+        with self._lock:
+            if ms > self.ms:
+                self.ms = int(ms)

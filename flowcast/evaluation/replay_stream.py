@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.model_holder import RoadModelHolder
@@ -28,22 +29,6 @@ from flowcast.transport.bus.consumer import BusConsumer
 
 GROUP_ID = "flowcast-replay"
 _MAX_IDLE_STEPS = 100
-
-
-class EventClock:
-    """The engine's clock during a replay: epoch ms set by the driver to the event time of the
-    data fed so far; a real monotonic clock for latencies."""
-
-    def __init__(self, now_ms: int = 0) -> None:
-        self.ms = int(now_ms)
-
-    def now_ms(self) -> int:
-        """The current event time, epoch ms."""
-        return self.ms
-
-    def monotonic(self) -> float:
-        """Seconds on the process's monotonic clock."""
-        return time.monotonic()
 
 
 class ConditionSink:

@@ -14,7 +14,7 @@ reads, which is why the protocol is generic in its type:
 - the intra-day spot model (:mod:`flowcast.models.spots.forecaster`): a
   :class:`~flowcast.models.spots.features.SpotSeries`, visitors and arrivals with capacity and
   opening hours;
-- the daily-arrivals model (:mod:`flowcast.models.daily_arrivals`): one spot's daily
+- the daily-arrivals model (:mod:`flowcast.models.daily.protocol`): one spot's daily
   ``pd.Series`` (``N = 1``) indexed by local date, because its calendar features (holidays,
   make-up working days) need the dates themselves; its horizons are days, not buckets.
 

@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 import pytest
 from engine_harness import (
-    SetClock,
     check_condition_values,
     conditions_by_issue,
     engine_test_settings,
@@ -19,6 +18,7 @@ from engine_harness import (
 )
 
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.ingest.stream import stream_simulation
 from flowcast.ingest.wire.codec import encode_road_json, road_keys
@@ -53,7 +53,7 @@ def _drain(bus: Bus, topic: str) -> list[Any]:
             records += batch
 
 
-def _engine(city: Any, settings: Settings, bus: Bus, clock: SetClock,
+def _engine(city: Any, settings: Settings, bus: Bus, clock: EventClock,
             group: str = "engine") -> Engine:
     consumer = bus.consumer(group_id=group, enable_auto_commit=False,
                             auto_offset_reset="earliest")
@@ -85,7 +85,7 @@ def test_every_segment_has_an_output_for_every_closed_bucket(city: Any) -> None:
     bus = _bus(settings)
     _stream(city, settings, bus, hours=2)
     end_ms = int((START + dt.timedelta(hours=2)).timestamp() * 1000)
-    clock = SetClock(end_ms)
+    clock = EventClock(end_ms)
     engine = _engine(city, settings, bus, clock)
     _run_until_quiet(engine)
     clock.ms = end_ms + 10 * 60_000  # the city falls silent; the wall clock closes the rest
@@ -148,7 +148,7 @@ def test_bad_input_goes_to_dead_letters_and_good_input_is_kept(city: Any) -> Non
                               timestamp_ms=ts_ms)
                 expected[reason] = expected.get(reason, 0) + 1
     end_ms = int((START + dt.timedelta(hours=1)).timestamp() * 1000)
-    engine = _engine(city, settings, bus, SetClock(end_ms))
+    engine = _engine(city, settings, bus, EventClock(end_ms))
     _run_until_quiet(engine)
     letters = _drain(bus, settings.topics.deadletter)
     got: dict[str, int] = {}
@@ -175,7 +175,7 @@ def test_restart_rebuilds_state_and_loses_no_output(city: Any) -> None:
     bus = _bus(settings)
     _stream(city, settings, bus, hours=2)
     end_ms = int((START + dt.timedelta(hours=2)).timestamp() * 1000)
-    clock = SetClock(end_ms)
+    clock = EventClock(end_ms)
     first = _engine(city, settings, bus, clock)
     for _ in range(6):  # part of the stream, then the process dies without closing
         first.step()

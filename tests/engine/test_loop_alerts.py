@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from engine_harness import SetClock, engine_test_settings, quiet_simulator
+from engine_harness import engine_test_settings, quiet_simulator
 from spot_harness import HORIZONS, constant_model
 
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.engine.model_holder import ModelHolder
 from flowcast.ingest.simulator import generate_city
@@ -53,7 +54,7 @@ def test_golden_week_raises_a_cap_alert_once_across_a_restart() -> None:
         bus.create_topic(topic)
     stream_simulation(quiet_simulator(city, START), BusSink(bus),
                       START + dt.timedelta(hours=HOURS), 0.0, "json", settings, progress=False)
-    clock = SetClock(int((START + dt.timedelta(hours=HOURS)).timestamp() * 1000))
+    clock = EventClock(int((START + dt.timedelta(hours=HOURS)).timestamp() * 1000))
 
     def engine() -> Engine:
         consumer = bus.consumer(group_id="engine", enable_auto_commit=False,
@@ -92,7 +93,7 @@ def test_a_restart_with_another_forecaster_reads_the_alerts_back(tmp_path: Path)
         bus.create_topic(topic)
     for name, value in (("high", 0.9), ("low", 0.1)):
         save_spot_model(constant_model(value), tmp_path / name / "spots")
-    clock = SetClock(0)
+    clock = EventClock(0)
     simulator = quiet_simulator(city, START)
 
     def stream_until(hours: int) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 import pytest
-from engine_harness import SetClock, engine_test_settings, quiet_simulator, small_city
+from engine_harness import engine_test_settings, quiet_simulator, small_city
 
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.engine.model_holder import ModelHolder
 from flowcast.ingest.simulator import simulate_history
@@ -57,7 +58,7 @@ def _run(city: Any, settings: Settings, holder: ModelHolder | None, hours: float
     stream_simulation(quiet_simulator(city, LIVE_START), BusSink(bus),
                       LIVE_START + dt.timedelta(hours=hours), 0.0, "json", settings,
                       progress=False)
-    clock = SetClock(int((LIVE_START + dt.timedelta(hours=hours)).timestamp() * 1000))
+    clock = EventClock(int((LIVE_START + dt.timedelta(hours=hours)).timestamp() * 1000))
     consumer = bus.consumer(group_id="e", enable_auto_commit=False, auto_offset_reset="earliest")
     engine = Engine(city, settings, consumer, [BusSink(bus)], clock=clock, models=holder)
     engine.subscribe()

@@ -7,31 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.synthetic_roads import BUCKET_S, synthetic_roads, synthetic_speed
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.backtest import BacktestSetup, backtest_roads
 from flowcast.evaluation.folds import plan_folds
 from flowcast.evaluation.prediction_rows import ROAD_BASELINES
-from flowcast.formats.dataset import make_series_dataset
 from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig
-
-BUCKET_S = 900
-PER_DAY = 96
-TZ = "Asia/Shanghai"
-
-
-def _roads(speed: np.ndarray):
-    times = pd.date_range("2025-03-03", periods=speed.shape[1], freq="15min", tz=TZ)
-    return make_series_dataset("sensor", [f"S{i}" for i in range(len(speed))], times,
-                               {"speed": speed}, {"speed": "km/h"}, interval_s=BUCKET_S,
-                               timezone=TZ)
-
-
-def _speed(days: int = 9, n: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = days * PER_DAY
-    daily = 12 * np.sin(np.arange(t) * 2 * np.pi / PER_DAY)
-    return (45 + daily[None, :] + rng.normal(0, 2, (n, t))).astype(np.float32)
 
 
 def _setup(horizons: tuple[int, ...] = (1, 2), quantiles: bool = False) -> BacktestSetup:
@@ -43,7 +25,7 @@ def _setup(horizons: tuple[int, ...] = (1, 2), quantiles: bool = False) -> Backt
 # ----- the backtest ------------------------------------------------------------------------------
 
 def test_backtest_table_has_the_model_and_every_baseline() -> None:
-    roads = _roads(_speed())
+    roads = synthetic_roads(synthetic_speed())
     result = backtest_roads(roads, _setup(quantiles=True), test_fraction=0.2, progress=False)
     table = result.predictions
     assert set(table["model"]) == {"lightgbm", *ROAD_BASELINES}
@@ -69,17 +51,18 @@ def test_backtest_table_has_the_model_and_every_baseline() -> None:
 def test_no_data_after_an_origin_is_read() -> None:
     """Perturb everything from column ``c`` on: every forecast issued at an origin before ``c``
     (both folds' models, every baseline) is unchanged; later ones may change."""
-    speed = _speed(days=9)
+    speed = synthetic_speed(days=9)
     t = speed.shape[1]
     folds = plan_folds(t, (1, 2), test_fraction=0.25, folds=2)
     c = int(folds[1].origins[len(folds[1].origins) // 2])
     future = speed.copy()
     future[:, c:] = 80.0
-    a = backtest_roads(_roads(speed), _setup(), test_fraction=0.25, folds=2,
+    a = backtest_roads(synthetic_roads(speed), _setup(), test_fraction=0.25, folds=2,
                        progress=False).predictions
-    b = backtest_roads(_roads(future), _setup(), test_fraction=0.25, folds=2,
+    b = backtest_roads(synthetic_roads(future), _setup(), test_fraction=0.25, folds=2,
                        progress=False).predictions
-    origin_c = pd.Timestamp(_roads(speed)["time"].values[c], tz="UTC") + pd.Timedelta(minutes=15)
+    origin_c = (pd.Timestamp(synthetic_roads(speed)["time"].values[c], tz="UTC")
+                + pd.Timedelta(minutes=15))
     keys = ["model", "series", "origin", "horizon_steps"]
     a, b = a.sort_values(keys).reset_index(drop=True), b.sort_values(keys).reset_index(drop=True)
     before = (a["origin"] < origin_c).to_numpy()
@@ -90,7 +73,7 @@ def test_no_data_after_an_origin_is_read() -> None:
 
 
 def test_tgcn_backtest_forecasts_every_step_and_drops_the_last_row() -> None:
-    roads = _roads(_speed(days=9))
+    roads = synthetic_roads(synthetic_speed(days=9))
     with pytest.raises(FlowcastUserError, match=r"every step 1\.\.h"):
         backtest_roads(roads, _setup((1, 3)), protocol="tgcn", progress=False)
     result = backtest_roads(roads, _setup((1, 2, 3)), protocol="tgcn", progress=False)

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowcast.cli.demo.clock import ClockingSink, StreamClock
+from flowcast.cli.demo.clock import ClockingSink
 from flowcast.cli.demo.prepare import DemoCity, Prepared, prepare
 from flowcast.cli.demo.report import DemoSummary, TerminalReport
 from flowcast.config import Settings
+from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
 from flowcast.engine.metrics import Metrics
 from flowcast.errors import FlowcastUserError
@@ -108,7 +109,7 @@ class Demo:
         sim = Simulator(prepared.city, start - dt.timedelta(days=PRELOAD_DAYS),
                         seed=self.options.city.seed)
         transport = self._transport(sim.now_ms)
-        clock = StreamClock(sim.now_ms)
+        clock = EventClock(sim.now_ms)
         self.echo(f"streaming the last {PRELOAD_DAYS:g} days of history into the "
                   f"{transport.description} ...")
         stream_simulation(sim, ClockingSink(transport.sink(), clock), start, 0, "arrow",
@@ -140,7 +141,7 @@ class Demo:
             return KafkaTransport(self.settings, oldest_ms)
         return BusTransport(self.settings)
 
-    def _start_engine(self, prepared: Prepared, transport: Transport, clock: StreamClock
+    def _start_engine(self, prepared: Prepared, transport: Transport, clock: EventClock
                       ) -> tuple[Engine, threading.Thread, threading.Event]:
         """The engine in a thread; set the returned event once the stream has ended."""
         models = None
@@ -207,7 +208,7 @@ class Demo:
         self.echo(f"  live stream from {self.options.city.start} at {pace}, {span}")
         self.echo("")
 
-    def _live(self, sim: Simulator, transport: Transport, clock: StreamClock,
+    def _live(self, sim: Simulator, transport: Transport, clock: EventClock,
               start: dt.datetime) -> None:
         until = (start + dt.timedelta(minutes=self.options.minutes)
                  if self.options.minutes else None)

@@ -3,39 +3,14 @@ sends the stream, so the engine's "now" follows the simulated city, not the wall
 
 from __future__ import annotations
 
-import threading
-import time
-
+from flowcast.engine.clock import EventClock
 from flowcast.transport.sinks import Headers, RecordSink
 
 
-class StreamClock:
-    """The engine's clock in the demo: the event time the stream has reached (epoch ms), so
-    "too far in the future" and idle watermarks follow the simulated city, not the wall."""
-
-    def __init__(self, ms: int) -> None:
-        self._ms = ms
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        """Event time reached by the stream, epoch ms."""
-        return self._ms
-
-    def monotonic(self) -> float:
-        """Real monotonic seconds (latencies stay real)."""
-        return time.monotonic()
-
-    def advance(self, ms: int) -> None:
-        """Move forward to ``ms`` (never back)."""
-        with self._lock:
-            if ms > self._ms:
-                self._ms = ms
-
-
 class ClockingSink:
-    """A sink that moves a :class:`StreamClock` to each record's timestamp once it is sent."""
+    """A sink that moves a :class:`EventClock` to each record's timestamp once it is sent."""
 
-    def __init__(self, sink: RecordSink, clock: StreamClock) -> None:
+    def __init__(self, sink: RecordSink, clock: EventClock) -> None:
         self.sink = sink
         self.clock = clock
 

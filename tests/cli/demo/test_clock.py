@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flowcast.cli.demo.clock import ClockingSink, StreamClock
+from flowcast.cli.demo.clock import ClockingSink
+from flowcast.engine.clock import EventClock
 from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink
 
 
 def test_stream_clock_follows_sent_records_and_never_goes_back() -> None:
     bus = Bus(default_partitions=1)
-    clock = StreamClock(1_000)
+    clock = EventClock(1_000)
     sink = ClockingSink(BusSink(bus), clock)
     sink.send("t", b"k", b"v", None, 5_000)
     assert clock.now_ms() == 5_000

@@ -7,7 +7,7 @@ import pandas as pd
 
 from flowcast.models.daily.boosting import DailyConfig
 from flowcast.models.daily.forecaster import fit
-from flowcast.models.daily_arrivals import DailyArrivalsForecaster
+from flowcast.models.daily.protocol import DailyArrivalsForecaster
 from flowcast.models.forecaster import Forecaster
 
 
