@@ -170,7 +170,7 @@ def test_get_latency(benchmark: Any, client: httpx.Client, city: City, label: st
         assert all(s["forecast"] is not None for s in spots)
     else:
         assert f"flowcast_view_segments {len(city.segment_ids)}" in response.text
-        assert 'flowcast_close_to_ack_seconds{quantile="0.99"}' in response.text
+        assert 'flowcast_close_to_ack_seconds_bucket{le="1.0"}' in response.text
 
 
 def _fan_out(url: str, view: LiveView, settings: Settings, template: dict[str, Any]

@@ -28,3 +28,9 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         assert "no_such_thing" in str(err)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_the_public_api_is_small_enough_to_hold_in_mind() -> None:
+    public = [name for name in flowcast.__all__ if name != "__version__"]
+    assert len(public) <= 15, public
+    assert {"Engine", "load_settings", "train_dataset", "backtest_roads", "Service"} <= set(public)
