@@ -204,6 +204,8 @@ class HttpSettings(_Section):
     token: str = ""
     recent_minutes: float = Field(default=180.0, gt=0)  # how far back pages read on start
     sse_keepalive_s: float = Field(default=15.0, gt=0)
+    # largest request body taken, in bytes; a bigger one is refused (413) without being read
+    max_body_bytes: int = Field(default=65536, ge=1)
 
 
 class Settings(_Section):

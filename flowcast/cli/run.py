@@ -61,7 +61,10 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     if city.n_sensors == 0 and city.n_spots == 0:
         raise FlowcastUserError(f"{city_file} has no sensors and no spots; nothing to run")
     metrics = Metrics()
-    models = (ModelHolder.roads(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics)
+    # before any broker: a model that is broken or made for another city is refused (exit 2);
+    # its boosters are tried in a child process first, so a damaged one cannot crash this one
+    models = (ModelHolder.roads(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics,
+                                city=city)
               if model_dir else None)
     consumer = make_consumer(settings.kafka, group_id=settings.kafka.group_id,
                              max_poll_records=settings.engine.poll_max_records,

@@ -82,7 +82,7 @@ class Engine:
                 spot_model_dir(models.path), bucket_s=settings.time.spot_bucket_s,
                 horizons=minutes_to_buckets(settings.engine.spot_horizons_min,
                                             settings.time.spot_bucket_s),
-                metrics=self.metrics, check_every_s=models.check_every_s)
+                metrics=self.metrics, check_every_s=models.check_every_s, city=city)
         self.spot_models = spot_models
         self.alerts_reader = alerts_reader  # reads the alerts topic back on spot assignment
         self.workers: dict[TopicPartition, Worker] = {}

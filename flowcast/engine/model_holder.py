@@ -4,7 +4,9 @@ lands there.
 The engine asks :meth:`ModelHolder.current` once per forecast cycle. Every ``check_every_s`` the
 holder reads the directory's ``model.json``; when its version id changes it loads the new model
 and swaps it in. A model that fails to load (half-copied, incompatible, corrupt) is refused with
-a log line and a metric, and the previous one keeps serving; with none loaded the engine serves
+a log line and a metric, and the previous one keeps serving; so is a version whose boosters fail
+their probe in a child process (a damaged booster never reaches the engine's process) or that
+was trained for another city than the one served; with none loaded the engine serves
 its baselines. A refused version is remembered, so it is not retried (nor logged again) until
 the directory holds another one. A model written later into an empty or missing directory is
 picked up the same way, without a restart.
@@ -25,6 +27,7 @@ from typing import Generic, TypeVar
 
 from flowcast.engine.metrics import Metrics
 from flowcast.errors import FlowcastUserError
+from flowcast.formats.model_city import CityIds
 from flowcast.formats.model_dir import MODEL_FILE
 from flowcast.models.forecaster import Forecaster
 from flowcast.models.roads.artifact import load_model, read_model_json
@@ -81,11 +84,12 @@ class ModelHolder(Generic[M]):
 
     @classmethod
     def roads(cls, path: str | Path, *, bucket_s: int, metrics: Metrics | None = None,
-              check_every_s: float = 10.0, required: bool = True
+              check_every_s: float = 10.0, required: bool = True, city: CityIds | None = None
               ) -> ModelHolder[RoadForecaster]:
-        """The holder of the road (speed) model of ``bucket_s`` buckets at ``path``."""
+        """The holder of the road (speed) model of ``bucket_s`` buckets at ``path``; with
+        ``city`` (the city served) a model trained for another city is refused."""
         kind = ModelKind[RoadForecaster](
-            lambda p: load_model(p, bucket_s=bucket_s, target="speed"),
+            lambda p: load_model(p, bucket_s=bucket_s, target="speed", city=city),
             lambda p: str(read_model_json(p).get("version")), "model", "flowcast_model",
             "the baselines")
         return ModelHolder(path, kind, metrics=metrics, check_every_s=check_every_s,
@@ -93,13 +97,14 @@ class ModelHolder(Generic[M]):
 
     @classmethod
     def spots(cls, path: str | Path, *, bucket_s: int, horizons: Sequence[int],
-              metrics: Metrics | None = None, check_every_s: float = 10.0
-              ) -> ModelHolder[SpotForecaster]:
+              metrics: Metrics | None = None, check_every_s: float = 10.0,
+              city: CityIds | None = None) -> ModelHolder[SpotForecaster]:
         """The holder of the spot model at ``path`` (``MODEL_DIR/spots``); ``bucket_s`` and
-        ``horizons`` (buckets) are what the engine serves, a model for others is refused."""
+        ``horizons`` (buckets) are what the engine serves, a model for others is refused, and
+        with ``city`` one trained for another city."""
         wanted = tuple(int(h) for h in horizons)
         kind = ModelKind[SpotForecaster](
-            lambda p: load_spot_model(p, bucket_s=int(bucket_s), horizons=wanted),
+            lambda p: load_spot_model(p, bucket_s=int(bucket_s), horizons=wanted, city=city),
             lambda p: str(read_spot_model_json(p).get("version")), "spot model",
             "flowcast_spot_model", "the seasonal-naive baseline")
         return ModelHolder(path, kind, metrics=metrics, check_every_s=check_every_s)

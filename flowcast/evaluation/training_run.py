@@ -108,8 +108,9 @@ def train_dataset(run: TrainRun, settings: Settings | None = None, *,
     config = TrainConfig(horizons=steps, quantiles=run.quantiles,
                          zero_is_missing=run.zero_is_missing, **run.lightgbm)
     began = time.perf_counter()
+    city = dataset_city(data, run.dataset)
     history = road_history(roads, target=run.target, zero_is_missing=run.zero_is_missing,
-                           raw=run.raw_history, city=dataset_city(data, run.dataset))
+                           raw=run.raw_history, city=city)
     try:
         result = train_road_model(history, spec, config, progress=progress)
     except ValueError as err:
@@ -125,12 +126,12 @@ def train_dataset(run: TrainRun, settings: Settings | None = None, *,
     training = _training_doc(run.dataset, roads, result, seconds)
     training["history"] = history_note(run.raw_history)
     save_model(result.model, run.out, training=training,
-               metrics={"validation": records(table)}, overwrite=run.overwrite)
+               metrics={"validation": records(table)}, overwrite=run.overwrite, city=city)
     say(f"model {result.model.version} -> {run.out} ({len(steps)} horizons, "
         f"{'with' if run.quantiles else 'no'} P10/P90; trained in {seconds:.1f} s)")
     spot_dir = None
     if spot_model is not None:
-        spot_dir = save_spots(run.out, *spot_model)
+        spot_dir = save_spots(run.out, *spot_model, city=city)
         spot, spot_training = spot_model[0].model, spot_model[1]
         say(f"spot model {spot.version} -> {spot_dir} ({len(spot.horizons)} horizons, "
             f"{'with' if spot.has_intervals else 'no'} P10/P90; trained in "

@@ -2,6 +2,12 @@
 their sha256 in ``model.json``, an atomic write (a hidden sibling renamed into place), a version
 id, and one loader with the checks on reading back (:func:`read_boosted_model`). No pickle.
 
+No booster reaches this process's LightGBM untried: the loader checks each booster text's
+structure and has a child process load it and predict a probe row first
+(:mod:`flowcast.formats.booster_probe`), since LightGBM aborts or segfaults the process on some
+damaged files. A model can be bound to the city it was trained for
+(:mod:`flowcast.formats.model_city`).
+
 :mod:`flowcast.models.roads.artifact` (road) and :mod:`flowcast.models.spots.artifact` (spots)
 add their own ``model.json`` fields and checks on top of these.
 """
@@ -21,6 +27,8 @@ import lightgbm as lgb
 
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.atomic import write_directory
+from flowcast.formats.booster_probe import BoosterRefused, BoosterText, probe_boosters
+from flowcast.formats.model_city import CityIds, check_model_city
 
 MODEL_FILE = "model.json"
 
@@ -122,12 +130,14 @@ class BoostedModel(Protocol):
 
 def save_boosted_model(model: BoostedModel, path: Path, *, fmt: str, format_version: int,
                        own: dict[str, Any], training: dict[str, Any] | None,
-                       metrics: dict[str, Any] | None, overwrite: bool) -> Path:
+                       metrics: dict[str, Any] | None, overwrite: bool,
+                       city: dict[str, str] | None = None) -> Path:
     """Write ``model``'s boosters and ``model.json`` to ``path`` atomically (see
     :func:`write_model_dir`) and return the path; ``model.info`` becomes the document.
     ``model.json`` holds the format, version id, bucket, horizons, intervals and their
     calibration margins, feature spec and names, booster files, ``training``, library
-    versions and ``metrics``, plus the ``own`` fields of the model kind."""
+    versions and ``metrics``, plus the ``own`` fields of the model kind, and ``city`` (a
+    :func:`~flowcast.formats.model_city.city_binding`) when given."""
 
     def fill(folder: Path) -> dict[str, Any]:
         files = write_boosters(folder, model.horizons, model.boosters, model.quantile_boosters)
@@ -143,6 +153,7 @@ def save_boosted_model(model: BoostedModel, path: Path, *, fmt: str, format_vers
             "quantiles": [0.1, 0.9] if model.has_intervals else [],
             "interval_margin": {str(h): m for h, m in model.interval_margin.items()},
             **own,
+            **({"city": city} if city is not None else {}),
             "feature_spec": spec,
             "feature_names": model.spec.names,
             "boosters": files,
@@ -198,10 +209,10 @@ def read_model_doc(path: Path, fmt: str, format_version: int, what: str,
     return doc
 
 
-def read_booster(path: Path, files: Any, horizon: int, kind: str, n_features: int,
-                 what: str = "model") -> lgb.Booster:
-    """The ``kind`` booster of ``horizon`` listed in ``files`` (``model.json``'s ``boosters``),
-    its checksum and feature count checked."""
+def read_booster_text(path: Path, files: Any, horizon: int, kind: str,
+                      what: str = "model") -> BoosterText:
+    """The text of the ``kind`` booster of ``horizon`` listed in ``files`` (``model.json``'s
+    ``boosters``), its checksum checked; not yet given to LightGBM."""
     entry = files.get(str(horizon), {}).get(kind) if isinstance(files, dict) else None
     if not isinstance(entry, dict) or "file" not in entry:
         raise ModelError(f"{path / MODEL_FILE} lists no {kind} booster for horizon {horizon}; "
@@ -215,13 +226,32 @@ def read_booster(path: Path, files: Any, horizon: int, kind: str, n_features: in
         raise ModelError(f"booster file {file} does not match its checksum in {MODEL_FILE} "
                          "(changed or corrupt); restore it or re-train the model")
     try:
-        booster = lgb.Booster(model_str=data.decode("utf-8"))
-    except (lgb.basic.LightGBMError, UnicodeDecodeError) as err:
+        return BoosterText(file, data.decode("utf-8"))
+    except UnicodeDecodeError as err:
         raise ModelError(f"booster file {file} cannot be read by LightGBM ({err})") from None
-    if booster.num_feature() != n_features:
-        raise ModelError(f"booster file {file} reads {booster.num_feature()} features, the "
-                         f"feature spec {n_features}; re-train the model")
-    return booster
+
+
+def load_boosters(texts: list[BoosterText], n_features: int) -> list[lgb.Booster]:
+    """``texts`` as LightGBM boosters of ``n_features`` features, each probed in a child
+    process first (:func:`~flowcast.formats.booster_probe.probe_boosters`): a booster that
+    would crash or hang this process, or predicts nonsense, is refused with a
+    :class:`ModelError`."""
+    try:
+        probe_boosters(texts, n_features)
+    except BoosterRefused as err:
+        raise ModelError(str(err)) from None
+    out = []
+    for booster in texts:
+        try:
+            loaded = lgb.Booster(model_str=booster.text)
+        except lgb.basic.LightGBMError as err:
+            raise ModelError(f"booster file {booster.file} cannot be read by LightGBM "
+                             f"({err})") from None
+        if loaded.num_feature() != n_features:
+            raise ModelError(f"booster file {booster.file} reads {loaded.num_feature()} "
+                             f"features, the feature spec {n_features}; re-train the model")
+        out.append(loaded)
+    return out
 
 
 class SpecLike(Protocol):
@@ -256,13 +286,17 @@ class BoostedParts(Generic[SpecT]):
 
 def read_boosted_model(path: Path, doc: dict[str, Any],
                        parse_spec: Callable[[dict[str, Any]], SpecT], *, what: str,
-                       check: Callable[[SpecT], None] | None = None) -> BoostedParts[SpecT]:
+                       check: Callable[[SpecT], None] | None = None,
+                       city: CityIds | None = None) -> BoostedParts[SpecT]:
     """Every booster of the model directory ``path`` whose ``model.json`` is ``doc`` (from
     :func:`read_model_doc`), checked. ``parse_spec`` builds the kind's feature spec from
     ``doc["feature_spec"]``; ``check(spec)`` refuses what the caller cannot serve (another
-    bucket, target or horizons) before any booster is read; ``what`` names the kind in messages.
-    Raises :class:`ModelError`: missing keys, an unusable spec, feature names or a bucket that
-    disagree with the spec, a missing, altered or misshapen booster, unusable margins."""
+    bucket, target or horizons) before any booster is read; ``city`` (the city served, or
+    None: not checked) refuses a model trained for another city
+    (:func:`~flowcast.formats.model_city.check_model_city`); ``what`` names the kind in
+    messages. Raises :class:`ModelError`: missing keys, an unusable spec, feature names or a
+    bucket that disagree with the spec, another city, a missing, altered, misshapen or broken
+    booster (one that fails its probe in a child process), unusable margins."""
     try:
         spec = parse_spec(doc["feature_spec"])
         horizons = tuple(int(h) for h in doc["horizons_steps"])
@@ -280,12 +314,16 @@ def read_boosted_model(path: Path, doc: dict[str, Any],
                          f"its feature spec ({spec.bucket_s} s)")
     if check is not None:
         check(spec)
-    n = spec.n_features
-    boosters = {h: read_booster(path, files, h, "mean", n, what) for h in horizons}
+    if city is not None:
+        check_model_city(path, doc, city, what, ModelError)
+    kinds = ("mean", "p10", "p90") if doc.get("quantiles") else ("mean",)
+    keys = [(h, kind) for h in horizons for kind in kinds]
+    texts = [read_booster_text(path, files, h, kind, what) for h, kind in keys]
+    loaded = dict(zip(keys, load_boosters(texts, spec.n_features), strict=True))
+    boosters = {h: loaded[h, "mean"] for h in horizons}
     quantiles: dict[int, tuple[lgb.Booster, lgb.Booster]] = {}
     if doc.get("quantiles"):
-        quantiles = {h: (read_booster(path, files, h, "p10", n, what),
-                         read_booster(path, files, h, "p90", n, what)) for h in horizons}
+        quantiles = {h: (loaded[h, "p10"], loaded[h, "p90"]) for h in horizons}
     try:
         margins = {int(h): float(m) for h, m in doc.get("interval_margin", {}).items()}
     except (AttributeError, TypeError, ValueError) as err:

@@ -4,8 +4,9 @@ A frame has the JSON field names as columns: the id (``sensor`` or ``spot``, str
 dictionary-encoded string), ``ts`` (int64 epoch ms; a tz-aware timestamp or ISO 8601 strings
 are accepted too) and the value columns (float32, nullable; any numeric type is accepted).
 Decoding is fully columnar: ids are resolved once per distinct id through the city's
-vectorised lookup. :func:`frame_rows` cuts the bad rows of a frame out for the dead letters;
-encoding is :mod:`flowcast.ingest.wire.arrow_encode`.
+vectorised lookup. Nothing computes on a frame before :mod:`flowcast.ingest.wire.arrow_frame`
+has validated all of it and the column types are checked; any failure is a
+:class:`FrameError`. Encoding is :mod:`flowcast.ingest.wire.arrow_encode`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from flowcast.city import City
+from flowcast.ingest.wire.arrow_frame import FrameError, describe_error, read_frame
 from flowcast.ingest.wire.schema import (
     MISSING_FIELD,
     MISSING_ID,
@@ -36,50 +38,54 @@ _DICTIONARY_CACHE_SIZE = 1024
 _DICTIONARY_LOCK = threading.Lock()
 
 
-class FrameError(ValueError):
-    """A frame that cannot be read as a whole; ``reason`` is a rejection reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-def frame_rows(value: bytes, rows: np.ndarray) -> bytes:
-    """A frame holding only the given rows of ``value`` (to dead-letter the bad rows of a
-    frame whose good rows were kept). Raises :class:`FrameError` if ``value`` is no frame."""
-    table = _read(value)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.take(pa.array(np.asarray(rows, np.int64))))
-    return sink.getvalue().to_pybytes()
-
-
 def arrow_columns(value: bytes | None, position: int, kind: ReadingKind, city: City) -> Columns:
-    """The rows of one frame. Raises :class:`FrameError` when the frame as a whole is bad:
-    not an Arrow stream or a column of the wrong type (undecodable), or no id or ``ts``
-    column (missing field)."""
-    table = _read(value)
+    """The rows of one frame. Raises :class:`FrameError`, and nothing else, when the frame as
+    a whole is bad: not a valid Arrow stream (see :func:`read_frame`), no rows, a column of
+    the wrong type (undecodable), or no id or ``ts`` column (missing field)."""
+    table = read_frame(value)
+    try:
+        return _columns(table, position, kind, city)
+    except FrameError:
+        raise
+    except Exception as err:  # a validated frame should not get here; if one does, refuse it
+        raise FrameError(UNDECODABLE, f"frame could not be decoded: {describe_error(err)}") \
+            from None
+
+
+def _columns(table: pa.Table, position: int, kind: ReadingKind, city: City) -> Columns:
     names = set(table.column_names)
     for required in (kind.id_field, TS_FIELD):
         if required not in names:
             raise FrameError(MISSING_FIELD, f"frame has no column {required!r}")
+    present = [name for name in kind.value_fields if name in names]
+    _check_types(table.schema, kind, present)
     n = table.num_rows
+    if not n:
+        raise FrameError(UNDECODABLE, "frame holds no rows")
     index = _id_index(table.column(kind.id_field), kind, city)
     ts_ms, ts_state = _timestamps(table.column(TS_FIELD))
-    values = tuple(_floats(table.column(name)) if name in names else np.full(n, np.nan, np.float32)
-                   for name in kind.value_fields)
+    values = tuple(_floats(table.column(name)) if name in present
+                   else np.full(n, np.nan, np.float32) for name in kind.value_fields)
     return Columns(np.full(n, position, np.int32), np.arange(n, dtype=np.int32), index, ts_ms,
                    ts_state, values, np.ones(n, bool))
 
 
-def _read(value: bytes | None) -> pa.Table:
-    if value is None:
-        raise FrameError(UNDECODABLE, "empty record")
-    try:
-        with pa.ipc.open_stream(pa.py_buffer(value)) as reader:
-            return reader.read_all()
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise FrameError(UNDECODABLE, f"not an Arrow IPC stream: {err}") from None
+def _check_types(schema: pa.Schema, kind: ReadingKind, present: list[str]) -> None:
+    """Refuse (undecodable) a frame whose columns are not of a type this decoder reads,
+    before any compute touches them."""
+    id_type = schema.field(kind.id_field).type
+    value_type = id_type.value_type if pa.types.is_dictionary(id_type) else id_type
+    if not _is_string(value_type):
+        raise FrameError(UNDECODABLE, f"column {kind.id_field!r} is {id_type}, not strings")
+    ts_type = schema.field(TS_FIELD).type
+    if not (pa.types.is_integer(ts_type) or pa.types.is_timestamp(ts_type)
+            or _is_string(ts_type)):
+        raise FrameError(UNDECODABLE, f"column 'ts' is {ts_type}, not epoch ms or ISO 8601")
+    for name in present:
+        kind_of = schema.field(name).type
+        if not (pa.types.is_floating(kind_of) or pa.types.is_integer(kind_of)
+                or pa.types.is_decimal(kind_of) or pa.types.is_null(kind_of)):
+            raise FrameError(UNDECODABLE, f"column {name!r} is {kind_of}, not numbers")
 
 
 def _id_index(column: pa.ChunkedArray, kind: ReadingKind, city: City) -> np.ndarray:
@@ -89,16 +95,8 @@ def _id_index(column: pa.ChunkedArray, kind: ReadingKind, city: City) -> np.ndar
 
 
 def _chunk_id_index(chunk: pa.Array, kind: ReadingKind, city: City) -> np.ndarray:
-    kind_of = chunk.type
-    if pa.types.is_dictionary(kind_of):
-        value_type = kind_of.value_type
-    elif _is_string(kind_of):
+    if not pa.types.is_dictionary(chunk.type):  # plain strings (types checked before)
         chunk = chunk.dictionary_encode()
-        value_type = kind_of
-    else:
-        raise FrameError(UNDECODABLE, f"column {kind.id_field!r} is {kind_of}, not strings")
-    if not _is_string(value_type):
-        raise FrameError(UNDECODABLE, f"column {kind.id_field!r} is {kind_of}, not strings")
     lookup = _dictionary_index(chunk.dictionary, kind, city)
     codes = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     index = lookup[codes] if len(lookup) else np.full(len(chunk), -1, np.int32)
@@ -173,9 +171,6 @@ def _timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
     """A numeric column as float32, NaN for null; values beyond float32 become inf."""
     kind = column.type
-    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)
-            or pa.types.is_decimal(kind) or pa.types.is_null(kind)):
-        raise FrameError(UNDECODABLE, f"column is {kind}, not numbers")
     if kind != pa.float32():
         try:
             column = column.cast(pa.float32(), safe=False)

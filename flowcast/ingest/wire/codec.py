@@ -19,11 +19,12 @@ import numpy as np
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.wire.arrow_decode import FrameError, arrow_columns
-from flowcast.ingest.wire.arrow_decode import frame_rows as frame_rows
+from flowcast.ingest.wire.arrow_decode import arrow_columns
 from flowcast.ingest.wire.arrow_encode import encode_arrow
 from flowcast.ingest.wire.arrow_encode import encode_arrow_by_region as _arrow_by_region
 from flowcast.ingest.wire.arrow_encode import encode_spot_arrow_by_spot as _arrow_by_spot
+from flowcast.ingest.wire.arrow_frame import FrameError
+from flowcast.ingest.wire.arrow_frame import frame_rows as frame_rows
 from flowcast.ingest.wire.decode_result import DecodeResult, Rejection, Rejects
 from flowcast.ingest.wire.json_decode import json_columns
 from flowcast.ingest.wire.json_encode import encode_json

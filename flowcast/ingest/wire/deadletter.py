@@ -23,8 +23,8 @@ import numpy as np
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.wire.arrow_decode import FrameError
 from flowcast.ingest.wire.arrow_encode import encode_arrow
+from flowcast.ingest.wire.arrow_frame import FrameError
 from flowcast.ingest.wire.codec import REASONS, Rejects, frame_rows, is_arrow_frame
 
 # reasons the engine adds to the decoder's

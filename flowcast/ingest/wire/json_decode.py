@@ -36,14 +36,23 @@ except ImportError:  # the standard library is 4-5x slower, but correct
 _NUMBER_TYPES = (int, float, type(None))
 
 
-
 def json_columns(values: Sequence[bytes | None], positions: np.ndarray, kind: ReadingKind,
                  city: City) -> tuple[Columns, np.ndarray]:
     """Parse JSON records and pull out their columns.
 
     ``positions``: int32 input position of each value. Returns the rows of the records that
-    parse to a JSON object, and the positions of those that do not (undecodable).
+    parse to a JSON object, and the positions of those that do not (undecodable). Raises
+    nothing: should the columnar pass fail on some record, the records are decoded one by one
+    and only the ones that fail are refused.
     """
+    try:
+        return _columns(values, positions, kind, city)
+    except Exception:  # one odd record must not sink its neighbours
+        return _one_by_one(values, positions, kind, city)
+
+
+def _columns(values: Sequence[bytes | None], positions: np.ndarray, kind: ReadingKind,
+             city: City) -> tuple[Columns, np.ndarray]:
     docs, parsed = _parse(values)
     if not parsed.all():
         docs = [d for d, ok in zip(docs, parsed.tolist(), strict=True) if ok]
@@ -61,11 +70,27 @@ def json_columns(values: Sequence[bytes | None], positions: np.ndarray, kind: Re
     return cols, positions[~parsed].astype(np.int32)
 
 
+def _one_by_one(values: Sequence[bytes | None], positions: np.ndarray, kind: ReadingKind,
+                city: City) -> tuple[Columns, np.ndarray]:
+    """The slow path of :func:`json_columns`: each record alone; one that raises is refused."""
+    parts: list[Columns] = []
+    refused: list[int] = []
+    for value, position in zip(values, positions.tolist(), strict=True):
+        try:
+            cols, bad = _columns([value], np.array([position], np.int32), kind, city)
+        except Exception:  # this record only: undecodable
+            refused.append(position)
+            continue
+        parts.append(cols)
+        refused += bad.tolist()
+    return Columns.concat(parts, len(kind.value_fields)), np.array(refused, np.int32)
+
+
 def _parse(values: Sequence[bytes | None]) -> tuple[list[Any], np.ndarray]:
     """Parse each value; returns the documents and a bool mask of those that are objects."""
     try:
         docs = list(map(_loads, values))
-    except (ValueError, TypeError):
+    except Exception:  # some value is not JSON (or too deep for the parser): one at a time
         docs = [_try_loads(v) for v in values]
     if set(map(type, docs)) <= {dict}:
         return docs, np.ones(len(docs), bool)
@@ -75,7 +100,7 @@ def _parse(values: Sequence[bytes | None]) -> tuple[list[Any], np.ndarray]:
 def _try_loads(value: bytes | None) -> Any:
     try:
         return _loads(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+    except Exception:  # ValueError, TypeError, RecursionError from the standard library
         return None
 
 

@@ -13,7 +13,8 @@
 id the engine and the reports show: UTC creation time + the first 10 hex digits of the sha256
 of the spec and every booster file), ``created``, ``target``, ``bucket_s``, ``horizons_steps``
 and ``horizons_min``, ``feature_spec`` (``FeatureSpec.to_dict``) and ``feature_names``,
-``zero_is_missing``, ``boosters`` (per horizon and kind: file name and sha256),
+``zero_is_missing``, ``city`` (name and sha256 of the segment and sensor ids, when trained on a
+dataset with a city), ``boosters`` (per horizon and kind: file name and sha256),
 ``training`` (dataset, data hash, span, rows, settings, best iterations), ``libraries``
 (flowcast, lightgbm, numpy versions), ``metrics`` (validation figures, and backtests recorded
 later with :func:`record_backtest`).
@@ -21,8 +22,10 @@ later with :func:`record_backtest`).
 :func:`load_model` refuses, with a :class:`ModelError` naming the problem and the fix: a path
 that is not a model directory, unreadable or corrupt JSON, another format or a newer format
 version, an unknown feature-spec version or key, feature names that do not match the spec, a
-missing or altered booster file, a booster with the wrong number of features, and a model whose
-bucket or target differs from what the caller needs.
+missing or altered booster file, a booster with the wrong number of features, a booster that is
+damaged or crashes, hangs or predicts non-finite numbers in a child process (it never reaches
+this process), a model whose bucket or target differs from what the caller needs, and a model
+trained for another city than the caller's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from flowcast.formats.atomic import write_file
+from flowcast.formats.model_city import CityIds, city_binding
 from flowcast.formats.model_dir import (
     MODEL_FILE,
     ModelError,
@@ -60,18 +64,20 @@ MAX_BACKTESTS = 20
 
 def save_model(model: RoadForecaster, path: str | os.PathLike[str], *,
                training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, city: CityIds | None = None) -> Path:
     """Write ``model`` to the directory ``path`` atomically (a hidden sibling, renamed into
     place) and return the path; ``model.info`` becomes the written ``model.json``.
 
-    ``training`` and ``metrics`` go into ``model.json`` verbatim (JSON types). An existing
+    ``training`` and ``metrics`` go into ``model.json`` verbatim (JSON types); ``city``, the
+    city it was trained on, binds it to that city (``model.json``'s ``city``). An existing
     ``path`` is refused unless ``overwrite``, and even then only an empty directory or another
     model directory is replaced.
     """
     return save_boosted_model(model, Path(path), fmt=FORMAT, format_version=FORMAT_VERSION,
                               own={"target": model.target,
                                    "zero_is_missing": model.zero_is_missing},
-                              training=training, metrics=metrics, overwrite=overwrite)
+                              training=training, metrics=metrics, overwrite=overwrite,
+                              city=city_binding(city) if city is not None else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,13 +92,15 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
-               target: str | None = None) -> RoadForecaster:
+               target: str | None = None, city: CityIds | None = None) -> RoadForecaster:
     """Load and check the model directory ``path``
     (:func:`~flowcast.formats.model_dir.read_boosted_model`).
 
     ``bucket_s``/``target``: what the caller's data has; a model made for another bucket
-    length or variable is refused. Raises :class:`ModelError` (a ``FlowcastUserError``) with
-    one line naming the problem; see the module docstring for every check.
+    length or variable is refused; ``city``: the city served, a model trained for another one
+    is refused (one without a city is served, with a warning logged once). Raises
+    :class:`ModelError` (a ``FlowcastUserError``) with one line naming the problem; see the
+    module docstring for every check.
     """
     path = Path(path)
     doc = read_model_json(path)
@@ -105,7 +113,8 @@ def load_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
             raise ModelError(f"model {path} forecasts {spec.target}, not {target}; choose a "
                              f"{target} model")
 
-    parts = read_boosted_model(path, doc, FeatureSpec.from_dict, what="model", check=check)
+    parts = read_boosted_model(path, doc, FeatureSpec.from_dict, what="model", check=check,
+                               city=city)
     try:
         return RoadForecaster(parts.spec, parts.horizons, parts.boosters,
                               parts.quantile_boosters,

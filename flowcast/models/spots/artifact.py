@@ -13,8 +13,9 @@ model); :func:`load_spot_model` reads it with the loader every model kind shares
 (:func:`~flowcast.formats.model_dir.read_boosted_model`) and refuses, with a
 :class:`~flowcast.formats.model_dir.ModelError` naming the fix, anything it cannot serve: no
 directory or ``model.json``, corrupt JSON, another format or a newer format version, an unknown
-feature spec, feature names that differ, a missing or altered booster file, and a model of
-another bucket length or other horizons than the caller's.
+feature spec, feature names that differ, a missing or altered booster file, a booster that is
+damaged or crashes, hangs or predicts non-finite numbers in a child process, a model of another
+bucket length or other horizons than the caller's, and a model trained for another city.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flowcast.formats.model_city import CityIds, city_binding
 from flowcast.formats.model_dir import (
     ModelError,
     read_boosted_model,
@@ -45,14 +47,17 @@ def spot_model_dir(model_dir: str | os.PathLike[str]) -> Path:
 
 def save_spot_model(model: SpotForecaster, path: str | os.PathLike[str], *,
                     training: dict[str, Any] | None = None,
-                    metrics: dict[str, Any] | None = None, overwrite: bool = True) -> Path:
+                    metrics: dict[str, Any] | None = None, overwrite: bool = True,
+                    city: CityIds | None = None) -> Path:
     """Write ``model`` to the directory ``path`` (usually :func:`spot_model_dir`) atomically
     and return it; ``model.info`` becomes the written ``model.json``. ``training`` and
-    ``metrics`` go in verbatim (JSON types). An existing ``path`` is replaced only with
+    ``metrics`` go in verbatim (JSON types); ``city`` binds it to the city it was trained on.
+    An existing ``path`` is replaced only with
     ``overwrite`` and only when it is empty or a model directory."""
     return save_boosted_model(model, Path(path), fmt=FORMAT, format_version=FORMAT_VERSION,
                               own={"target": "saturation"}, training=training,
-                              metrics=metrics, overwrite=overwrite)
+                              metrics=metrics, overwrite=overwrite,
+                              city=city_binding(city) if city is not None else None)
 
 
 def read_spot_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -64,11 +69,13 @@ def read_spot_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None,
-                    horizons: Sequence[int] | None = None) -> SpotForecaster:
+                    horizons: Sequence[int] | None = None,
+                    city: CityIds | None = None) -> SpotForecaster:
     """Load and check the spot model directory ``path`` (``MODEL_DIR/spots``).
 
     ``bucket_s`` and ``horizons`` (buckets): what the caller serves; a model for another
-    bucket length or other horizons is refused with a :class:`ModelError` saying how to fix it.
+    bucket length or other horizons is refused with a :class:`ModelError` saying how to fix it;
+    so is one trained for another city than ``city`` (None: not checked).
     """
     path = Path(path)
     doc = read_spot_model_json(path)
@@ -85,7 +92,7 @@ def load_spot_model(path: str | os.PathLike[str], *, bucket_s: int | None = None
                              "horizons or set engine.spot_horizons_min to the model's")
 
     parts = read_boosted_model(path, doc, SpotFeatureSpec.from_dict, what="spot model",
-                               check=check)
+                               check=check, city=city)
     try:
         return SpotForecaster(parts.spec, parts.boosters, parts.quantile_boosters, info=doc,
                               interval_margin=parts.interval_margin)

@@ -23,6 +23,7 @@ from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.city_read import city_from_geojson
 from flowcast.formats.dataset import FlowDataset
+from flowcast.formats.model_city import CityIds
 from flowcast.models.calendar import utc_offset_of
 from flowcast.models.horizons import minutes_to_buckets
 from flowcast.models.roads.training import TrainConfig
@@ -143,10 +144,11 @@ def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw:
 
 
 def save_spots(out_dir: Path, result: SpotTrainResult, training: dict[str, Any],
-               table: list[dict[str, Any]]) -> Path:
-    """Write the spot model to ``out_dir/spots`` and return that directory."""
+               table: list[dict[str, Any]], city: CityIds | None = None) -> Path:
+    """Write the spot model to ``out_dir/spots`` (bound to ``city`` when given, as the road
+    model is) and return that directory."""
     return save_spot_model(result.model, spot_model_dir(out_dir), training=training,
-                           metrics={"validation": table}, overwrite=True)
+                           metrics={"validation": table}, overwrite=True, city=city)
 
 
 def _iso(value: Any) -> str:

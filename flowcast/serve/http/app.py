@@ -1,19 +1,20 @@
 """The FastAPI application: JSON API, server-sent events, health, metrics and the two pages.
 
-Read endpoints are public; acknowledging an alert needs ``Authorization: Bearer <http.token>``.
-Errors are JSON ``{"error": "<what is wrong and what to do>"}`` (validation errors add
-``detail``). ``docs/http-api.md`` documents every endpoint. There is no ``/docs`` page (FastAPI's
-loads Swagger UI from the internet); ``/openapi.json`` describes the API.
+Read endpoints are public; the write endpoints (acknowledging an alert) are on a router whose
+routes check ``Authorization: Bearer <http.token>`` before reading the body (``auth.py``).
+Request bodies over ``http.max_body_bytes`` answer 413 (``limits.py``). Errors are JSON
+``{"error": "<what is wrong and what to do>"}`` (validation errors add ``detail``).
+``docs/http-api.md`` documents every endpoint. There is no ``/docs`` page (FastAPI's loads
+Swagger UI from the internet); ``/openapi.json`` describes the API.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,8 +24,11 @@ from starlette.responses import StreamingResponse
 
 from flowcast.config import Settings
 from flowcast.engine.metrics import Metrics
+from flowcast.serve.http.auth import bearer_route
 from flowcast.serve.http.events import EventHub
 from flowcast.serve.http.geometry import city_geometry
+from flowcast.serve.http.limits import BodyLimit
+from flowcast.serve.http.metrics import CONTENT_TYPE, MetricsPage
 from flowcast.serve.view import LiveView
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -56,8 +60,10 @@ def create_app(view: LiveView, settings: Settings, *, metrics: Metrics | None = 
     app.state.view = view
     is_ready = ready or view.ready.is_set
     _error_handlers(app)
-    app.include_router(_api(view, settings, hub))
-    app.include_router(_operations(view, metrics, hub, is_ready))
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    app.include_router(_api(view, hub))
+    app.include_router(_writes(view, settings.http.token))
+    app.include_router(_operations(MetricsPage(view, hub, metrics), is_ready))
     app.include_router(_pages())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -78,7 +84,7 @@ def _error_handlers(app: FastAPI) -> None:
                             status_code=422)
 
 
-def _api(view: LiveView, settings: Settings, hub: EventHub) -> APIRouter:
+def _api(view: LiveView, hub: EventHub) -> APIRouter:
     router = APIRouter(prefix="/api")
     geometry = city_geometry(view.city)
     regions = set(geometry["regions"])
@@ -150,30 +156,6 @@ def _api(view: LiveView, settings: Settings, hub: EventHub) -> APIRouter:
                                      "cancelled)")
         return found
 
-    def bearer(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = settings.http.token
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if not token:
-            raise HTTPException(401, "acknowledging is disabled: no http.token is configured "
-                                     "(set FLOWCAST_HTTP_TOKEN)", headers=challenge)
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise HTTPException(401, "send 'Authorization: Bearer <token>' to acknowledge",
-                                headers=challenge)
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "wrong token", headers=challenge)
-
-    @router.post("/alerts/{identifier}/ack", dependencies=[Depends(bearer)],
-                 summary="Acknowledge an alert (needs the bearer token)")
-    def acknowledge(identifier: str, body: AckRequest | None = None) -> dict[str, Any]:
-        body = body or AckRequest()
-        try:
-            ack = view.acknowledge(identifier, body.by, body.note)
-        except KeyError:
-            raise HTTPException(404, f"no alert message {identifier!r} to acknowledge (active "
-                                     "or recently cancelled)") from None
-        return {"ack": ack, "alert": view.alert(identifier)}
-
     @router.get("/city/geometry", summary="Segments, spots and screens to draw")
     def city() -> dict[str, Any]:
         return geometry
@@ -188,8 +170,25 @@ def _api(view: LiveView, settings: Settings, hub: EventHub) -> APIRouter:
     return router
 
 
-def _operations(view: LiveView, metrics: Metrics | None, hub: EventHub,
-                ready: Callable[[], bool]) -> APIRouter:
+def _writes(view: LiveView, token: str) -> APIRouter:
+    """The endpoints that change state: each checks the bearer token before its body."""
+    router = APIRouter(prefix="/api", route_class=bearer_route(token))
+
+    @router.post("/alerts/{identifier}/ack",
+                 summary="Acknowledge an alert (needs the bearer token)")
+    def acknowledge(identifier: str, body: AckRequest | None = None) -> dict[str, Any]:
+        body = body or AckRequest()
+        try:
+            ack = view.acknowledge(identifier, body.by, body.note)
+        except KeyError:
+            raise HTTPException(404, f"no alert message {identifier!r} to acknowledge (active "
+                                     "or recently cancelled)") from None
+        return {"ack": ack, "alert": view.alert(identifier)}
+
+    return router
+
+
+def _operations(page: MetricsPage, ready: Callable[[], bool]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz", summary="200 while the process lives")
@@ -204,40 +203,9 @@ def _operations(view: LiveView, metrics: Metrics | None, hub: EventHub,
     @router.get("/metrics", response_class=PlainTextResponse,
                 summary="Prometheus text exposition")
     def prometheus() -> PlainTextResponse:
-        engine = metrics.render() if metrics is not None else ""
-        text = (engine if engine.strip() else "") + view_metrics(view, hub)
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(page.render(), media_type=CONTENT_TYPE)
 
     return router
-
-
-def view_metrics(view: LiveView, hub: EventHub) -> str:
-    """The live view's and the SSE hub's gauges and counters, in Prometheus text format."""
-    stats = view.stats()
-    lines = ["# HELP flowcast_view_alerts_active Saturation alerts active now",
-             "# TYPE flowcast_view_alerts_active gauge",
-             f"flowcast_view_alerts_active {stats['alerts_active']}",
-             "# HELP flowcast_view_screens Guidance screens with a ranking",
-             "# TYPE flowcast_view_screens gauge",
-             f"flowcast_view_screens {stats['screens']}",
-             "# HELP flowcast_view_segments Segments with a condition",
-             "# TYPE flowcast_view_segments gauge",
-             f"flowcast_view_segments {stats['segments']}",
-             "# HELP flowcast_view_messages_total Output messages applied to the live view",
-             "# TYPE flowcast_view_messages_total counter"]
-    lines += [f'flowcast_view_messages_total{{kind="{_escape(k)}"}} {v}'
-              for k, v in sorted(stats["applied"].items())]
-    lines += ["# HELP flowcast_view_rejected_total Output records the live view skipped",
-              "# TYPE flowcast_view_rejected_total counter"]
-    lines += [f'flowcast_view_rejected_total{{reason="{_escape(k)}"}} {v}'
-              for k, v in sorted(stats["rejected"].items())]
-    lines += ["# HELP flowcast_http_sse_clients Connected server-sent-event clients",
-              "# TYPE flowcast_http_sse_clients gauge", f"flowcast_http_sse_clients {hub.clients}"]
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _pages() -> APIRouter:

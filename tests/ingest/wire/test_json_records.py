@@ -10,6 +10,7 @@ import pytest
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator import generate_city
+from flowcast.ingest.wire import json_decode
 from flowcast.ingest.wire.codec import (
     decode_road_records,
     decode_spot_records,
@@ -194,3 +195,23 @@ def test_spot_validation(city: City) -> None:
     assert [(r.position, r.reason) for r in result.rejects] == [
         (1, "out_of_range"), (2, "unknown_spot"), (3, "missing_field")]
     np.testing.assert_array_equal(result.batch.entries, [4])
+
+
+def test_a_record_that_breaks_the_columnar_pass_is_refused_alone(
+        city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the standard library's parser (the fallback without orjson) a lone surrogate
+    parses into a string Arrow cannot hold, and deep nesting raises RecursionError: each
+    refuses its own record, and the records beside it are still decoded."""
+    monkeypatch.setattr(json_decode, "_loads", json.loads)
+    s0, s1 = city.sensor_ids[:2]
+    records: list[bytes | None] = [
+        f'{{"sensor":"{s0}","ts":{TS},"flow":3}}'.encode(),
+        f'{{"sensor":"{s1}","ts":"\\ud800 2025-11-24T16:00:00Z"}}'.encode(),
+        b'{"sensor":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        f'{{"sensor":"{s1}","ts":"2025-11-24T16:00:00Z","flow":4}}'.encode(),
+    ]
+    result = decode_road_records(records, None, city)
+    assert [(r.position, r.reason) for r in result.rejects] == [(1, "undecodable"),
+                                                                (2, "undecodable")]
+    np.testing.assert_array_equal(result.source, [0, 3])
+    np.testing.assert_array_equal(result.batch.flow, [3, 4])

@@ -4,14 +4,18 @@ engine and the reports need, and a mismatched or damaged model is refused with a
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from formats.booster_damage import absurd_leaf_count, damage, huge_leaves, truncated
 
 from flowcast.errors import FlowcastUserError
 from flowcast.formats.dataset import make_series_dataset
+from flowcast.formats.model_city import city_binding
 from flowcast.models.roads.artifact import (
     MODEL_FILE,
     ModelError,
@@ -169,3 +173,37 @@ def test_record_backtest_keeps_a_summary(saved: Path) -> None:
     assert doc["metrics"]["backtests"][0]["rmse"] is None
     assert doc["metrics"]["validation"][0]["rmse"] == 1.5
     load_model(saved)  # still loads: the boosters are untouched
+
+
+# ----- a damaged booster never reaches this process; a model is bound to its city ----------
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (truncated, r"h001_mean\.txt is damaged: it is cut short"),
+    (absurd_leaf_count, r"h001_mean\.txt crashed LightGBM in a test process \(SIGABRT"),
+    (huge_leaves, r"h001_mean\.txt failed its probe .*not finite"),
+])
+def test_a_broken_booster_with_a_matching_checksum_is_refused(saved: Path, change,
+                                                               reason: str) -> None:
+    """The checksum is rewritten after the damage: only the structure check and the probe in
+    a child process stop it (loading it here would abort or segfault the test process)."""
+    damage(saved, booster_file(1, "mean"), change)
+    with pytest.raises(ModelError, match=reason):
+        load_model(saved)
+
+
+def test_a_model_is_bound_to_its_city(trained: tuple, tmp_path: Path,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    model, _ = trained
+    hangzhou = SimpleNamespace(name="Hangzhou", segment_ids=["G1"], sensor_ids=["A", "B", "C"])
+    chengdu = SimpleNamespace(name="Chengdu", segment_ids=["G9"], sensor_ids=["A", "B", "C"])
+    path = save_model(model, tmp_path / "model", city=hangzhou)
+    assert read_model_json(path)["city"] == city_binding(hangzhou)
+    assert load_model(path, city=hangzhou).version == model.version
+    with pytest.raises(ModelError, match=r"trained for city 'Hangzhou', this engine runs city "
+                                         r"'Chengdu'"):
+        load_model(path, city=chengdu)
+    unbound = save_model(model, tmp_path / "old")  # as trained before models had a city
+    assert "city" not in read_model_json(unbound)
+    with caplog.at_level(logging.WARNING, logger="flowcast.model"):
+        assert load_model(unbound, city=chengdu).version == model.version
+    assert "records no city" in caplog.text
