@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from flowcast.city import City
@@ -172,12 +173,23 @@ class Engine:
             self.checkpoint.collect(worker.process(records, now))
         idle_ms = self.settings.time.idle_timeout_s * 1000
         for tp, worker in self.workers.items():
-            if tp not in polled:
+            if tp not in polled and self._caught_up(tp):
                 self.checkpoint.collect(worker.idle(now, idle_ms))
         stats.outputs = len(self.checkpoint)
         stats.committed = self.flush_and_commit()
         self._update_lag()
         return stats
+
+    def _caught_up(self, tp: TopicPartition) -> bool:
+        """Whether ``tp`` has nothing left to read: its position is at the high watermark of
+        the last fetch. Only then may a silent partition's watermark run on with the clock: a
+        partition that is merely behind (a backlog, a slow poll, a restart) must not close
+        buckets whose readings are still in the log, or the outputs would depend on timing."""
+        try:
+            highwater = self.consumer.highwater(tp)
+            return highwater is not None and self.consumer.position(tp) >= highwater
+        except (AssertionError, KafkaError):  # no longer assigned: a rebalance is under way
+            return False
 
     def run(self, stop: threading.Event | None = None,
             until: Callable[[Engine], bool] | None = None) -> None:

@@ -30,6 +30,9 @@ from flowcast.publish.roads.outlook import confidence, trends
 
 log = logging.getLogger("flowcast.engine.road_cycle")
 
+MAX_SPEED_FACTOR = 1.3
+"""Published speeds stay within 0..this x the segment's free-flow speed."""
+
 
 class RoadCycle:
     """Forecast cycle of the segments whose sensors one partition holds.
@@ -138,9 +141,9 @@ class RoadCycle:
 
     def _bounded(self, forecast: np.ndarray, now: np.ndarray) -> np.ndarray:
         """Forecast speeds with gaps filled by the current speed and kept within
-        0..1.3 x free flow."""
+        0..``MAX_SPEED_FACTOR`` x free flow."""
         filled = np.where(np.isnan(forecast), now, forecast.astype(np.float64))
-        return np.clip(filled, 0.0, self.free_flow[:, None] * 1.3)
+        return np.clip(filled, 0.0, self.free_flow[:, None] * MAX_SPEED_FACTOR)
 
     def _baseline_conditions(self, state: RoadState, bucket_id: int) -> RoadConditions:
         forecaster = self.forecaster or self.last_value
@@ -148,6 +151,9 @@ class RoadCycle:
         speed_hist = self._segments(window.speed)
         now_speed = speed_hist[:, -1]
         now_speed = np.where(np.isnan(now_speed), self.free_flow, now_speed)
+        # a speed past free flow is a fast night or a detector's error, never information a
+        # screen needs: every published speed, now and forecast, has the same bound
+        now_speed = np.clip(now_speed, 0.0, self.free_flow * MAX_SPEED_FACTOR)
         if self.forecaster is None:
             last = self.last_value.predict(speed_hist, self.horizons[:1]).y[:, 0]
             last = np.where(np.isnan(last), now_speed, last)

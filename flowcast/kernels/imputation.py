@@ -78,8 +78,10 @@ def spatial_value(
     hist: tuple, col: int, s: int, v: int, indptr: np.ndarray, indices: np.ndarray,
     sp: np.ndarray,
 ) -> float:
-    """Mean of the good values of ``s``'s graph neighbours in column ``col`` (flow as flow per
-    lane times ``s``'s lanes); NaN when no neighbour has one."""
+    """Mean of the good values of ``s``'s graph neighbours in column ``col``, each scaled to
+    ``s``'s road: flow as flow per lane times ``s``'s lanes, speed as a share of the
+    neighbour's free-flow speed times ``s``'s (an expressway beside a branch road must not
+    impute expressway speeds to it); NaN when no neighbour has one."""
     total = 0.0
     n = 0
     for k in range(indptr[s], indptr[s + 1]):
@@ -88,6 +90,8 @@ def spatial_value(
             x = cell_value(hist, col, t, v)
             if v == FLOW:
                 x = x / max(sp[SP_LANES, t], 1.0) * max(sp[SP_LANES, s], 1.0)
+            elif v == SPEED:
+                x = x / max(sp[SP_FREE_FLOW, t], 1.0) * max(sp[SP_FREE_FLOW, s], 1.0)
             total += x
             n += 1
     if n == 0:

@@ -199,3 +199,45 @@ def test_restart_rebuilds_state_and_loses_no_output(city: Any) -> None:
         issued = orjson.loads(record.value)["issued_at"]
         previous = seen.setdefault((record.key, issued), record.value)
         assert previous == record.value
+
+
+class _SlowClock(EventClock):
+    """A wall clock that moves ``tick_ms`` every time the engine reads it: a slow engine."""
+
+    def __init__(self, now_ms: int, tick_ms: int) -> None:
+        super().__init__(now_ms)
+        self.tick_ms = tick_ms
+
+    def now_ms(self) -> int:
+        self.ms += self.tick_ms
+        return self.ms
+
+
+def _conditions_after_backlog(city: Any, settings: Settings, tick_ms: int) -> dict[int, dict]:
+    """Every road condition an engine publishes for a 2-hour backlog read with ``settings``
+    while its clock moves ``tick_ms`` per step, then after the city falls silent."""
+    bus = _bus(settings)
+    _stream(city, settings, bus, hours=2)
+    end_ms = int((START + dt.timedelta(hours=2)).timestamp() * 1000)
+    clock = _SlowClock(end_ms, tick_ms)
+    engine = _engine(city, settings, bus, clock)
+    _run_until_quiet(engine, polls=4000)
+    clock.ms = max(clock.ms, end_ms) + 10 * 60_000  # the city falls silent
+    engine.step()
+    engine.step()
+    return conditions_by_issue(_drain(bus, settings.topics.road_conditions))
+
+
+def test_a_backlog_read_in_small_polls_gives_the_values_of_a_clean_run(city: Any) -> None:
+    """A partition that is behind never has its watermark run on with the clock: the same
+    input gives byte-identical conditions however slowly it is read (DESIGN.md "Time")."""
+    clean = _conditions_after_backlog(city, engine_test_settings(Settings()), 0)
+    # tiny polls, a 1 s idle timeout and a minute of wall clock per step: every poll leaves most
+    # partitions unread, each of them "silent" by the clock but with a backlog
+    starved = engine_test_settings(Settings(), poll_max_records=50)
+    starved = Settings.model_validate(
+        starved.model_dump() | {"time": starved.time.model_dump() | {"idle_timeout_s": 1}})
+    late = _conditions_after_backlog(city, starved, 60_000)
+    assert set(clean) <= set(late)
+    for issued_at, by_segment in clean.items():
+        assert late[issued_at] == by_segment, issued_at

@@ -276,6 +276,13 @@ class BusConsumer:
         with self.bus.cond:
             return {tp: self._log(tp).end for tp in partitions}
 
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The partition's high watermark (the offset its next record will get), as
+        ``KafkaConsumer.highwater`` reports the last one fetched; the bus always knows it."""
+        self._assigned(partition)
+        with self.bus.cond:
+            return self._log(partition).end
+
     def topics(self) -> set[str]:
         """Names of all topics on the bus."""
         return self.bus.topics()
