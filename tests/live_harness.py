@@ -32,6 +32,16 @@ START = dt.datetime(2026, 10, 2, 6, 0, tzinfo=TZ)  # National Day Golden Week: s
 TOKEN = "s3cret-test-token"
 
 
+MORNING_MS = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
+"""A Golden-Week morning (09:00 +08:00), epoch ms: the issue time the view tests start from."""
+
+
+def apply_records(view: Any, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Apply (key, value) records of ``topic`` to a live view, in order."""
+    for key, value in records:
+        view.apply(topic, key, value)
+
+
 def live_settings(**http: Any) -> Settings:
     """Engine settings for tests, with an acknowledgement token and a short SSE keepalive."""
     data = engine_test_settings(Settings()).model_dump()

@@ -3,23 +3,18 @@ history, acknowledgements and Cancel; an Update without its Alert; closed episod
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
-from live_harness import TZ, alert_lifecycle
+from live_harness import MORNING_MS, alert_lifecycle, apply_records
 
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.publish.spots.cap import alert_messages
 from flowcast.serve.view import LiveView
 
-T = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
+T = MORNING_MS
 
-
-def _apply(view: LiveView, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    for key, value in records:
-        view.apply(topic, key, value)
 
 
 def test_alert_lifecycle_history_acks_and_cancel(view: LiveView, city: City,
@@ -31,7 +26,7 @@ def test_alert_lifecycle_history_acks_and_cancel(view: LiveView, city: City,
     events: list[tuple[str, dict[str, Any]]] = []
     view.add_listener(lambda kind, payload: events.append((kind, payload)))
     records = alert_messages(messages)
-    _apply(view, settings.topics.spot_alerts, records[:-1])  # Alert and Updates
+    apply_records(view, settings.topics.spot_alerts, records[:-1])  # Alert and Updates
     [active] = view.alerts()
     root = messages[0].identifier
     assert active["identifier"] == root and active["status"] == "active"
@@ -40,7 +35,7 @@ def test_alert_lifecycle_history_acks_and_cancel(view: LiveView, city: City,
     assert active["latest"] == messages[-2].identifier and not active["acknowledged"]
     assert view.spot(spot)["alert"]["identifier"] == root
     # a duplicate (at-least-once delivery) changes nothing
-    _apply(view, settings.topics.spot_alerts, records[:1])
+    apply_records(view, settings.topics.spot_alerts, records[:1])
     assert len(view.alerts()[0]["history"]) == len(messages) - 1
     # acknowledging the latest message; unknown identifiers raise KeyError
     ack = view.acknowledge(messages[-2].identifier, "duty officer", "gates told")
@@ -50,7 +45,7 @@ def test_alert_lifecycle_history_acks_and_cancel(view: LiveView, city: City,
     with pytest.raises(KeyError):
         view.acknowledge("flowcast-nope-1-0", "x")
     # the Cancel closes the episode; it stays listed among the recently cancelled
-    _apply(view, settings.topics.spot_alerts, records[-1:])
+    apply_records(view, settings.topics.spot_alerts, records[-1:])
     assert view.alerts() == []
     [closed] = view.alerts(include_cancelled=True)
     assert closed["status"] == "cancelled" and closed["msgType"] == "Cancel"
@@ -76,6 +71,6 @@ def test_an_update_without_its_alert_still_opens_the_episode(view: LiveView, cit
 
 def test_cancelled_alerts_expire(city: City, settings: Settings) -> None:
     view = LiveView(city, settings, cancelled_keep_s=0.0)
-    _apply(view, settings.topics.spot_alerts,
+    apply_records(view, settings.topics.spot_alerts,
            alert_messages(alert_lifecycle(city, "holiday-beach", T)))
     assert view.alerts(include_cancelled=True) == []

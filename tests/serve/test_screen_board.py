@@ -3,21 +3,16 @@ segments reported, a stub before; a failing listener never stops the view."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from live_harness import TZ, condition_records
+from live_harness import MORNING_MS, apply_records, condition_records
 
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.serve.view import LiveView
 
-T = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
+T = MORNING_MS
 
-
-def _apply(view: LiveView, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    for key, value in records:
-        view.apply(topic, key, value)
 
 
 def test_screens_ranked_when_complete_and_listeners_isolated(view: LiveView, city: City,
@@ -31,7 +26,7 @@ def test_screens_ranked_when_complete_and_listeners_isolated(view: LiveView, cit
     view.add_listener(lambda kind, payload: seen.append(kind))
     assert view.screen(city.screens[0].id)["issued_at"] is None  # a stub before any data
     assert view.screen("nope") is None
-    _apply(view, settings.topics.road_conditions, condition_records(city, settings, T, 45.0))
+    apply_records(view, settings.topics.road_conditions, condition_records(city, settings, T, 45.0))
     screen = view.screen(city.screens[0].id)
     assert screen["issued_at"] == T and screen["routes"][0]["rank"] == 1
     assert seen.count("condition") == city.n_segments

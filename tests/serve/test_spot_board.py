@@ -3,20 +3,14 @@ today's curve, a new curve each local day."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from live_harness import TZ, spot_records
+from live_harness import MORNING_MS, apply_records, spot_records
 
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.serve.view import LiveView
 
-T = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
+T = MORNING_MS
 
-
-def _apply(view: LiveView, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    for key, value in records:
-        view.apply(topic, key, value)
 
 
 def test_spot_forecast_and_todays_curve(view: LiveView, city: City,
@@ -24,8 +18,8 @@ def test_spot_forecast_and_todays_curve(view: LiveView, city: City,
     topic = settings.topics.spot_forecasts
     spot = str(city.spot_ids[0])
     for n in range(4):
-        _apply(view, topic, spot_records(city, T + n * 900_000, 0.5 + 0.05 * n, 0.95))
-    _apply(view, topic, spot_records(city, T + 3 * 900_000, 0.7, 0.95))  # a repeat replaces
+        apply_records(view, topic, spot_records(city, T + n * 900_000, 0.5 + 0.05 * n, 0.95))
+    apply_records(view, topic, spot_records(city, T + 3 * 900_000, 0.7, 0.95))  # a repeat replaces
     entry = view.spot(spot)
     assert entry is not None and entry["forecast"]["issued_at"] == T + 3 * 900_000
     assert entry["saturation_now"] == 0.7 and entry["saturation_peak"] == 0.95
@@ -34,7 +28,7 @@ def test_spot_forecast_and_todays_curve(view: LiveView, city: City,
     assert entry["curve"][0]["forecast_valid_at"] == T + 3_600_000
     # the next local day starts a new curve
     tomorrow = T + 86_400_000
-    _apply(view, topic, spot_records(city, tomorrow, 0.2))
+    apply_records(view, topic, spot_records(city, tomorrow, 0.2))
     assert [p["issued_at"] for p in view.spot(spot)["curve"]] == [tomorrow]
     assert view.spot("nowhere") is None
     assert [s["spot"] for s in view.spots()] == city.spot_ids.tolist()

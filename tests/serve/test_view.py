@@ -4,33 +4,28 @@ test_alert_book.py, test_screen_board.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 
 import orjson
-from live_harness import TZ, condition_records
+from live_harness import MORNING_MS, apply_records, condition_records
 
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.serve.view import LiveView
 
-T = int(dt.datetime(2026, 10, 2, 9, 0, tzinfo=TZ).timestamp() * 1000)
+T = MORNING_MS
 FIVE_MIN = 300_000
 
-
-def _apply(view: LiveView, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    for key, value in records:
-        view.apply(topic, key, value)
 
 
 def test_latest_condition_per_segment_and_ready(view: LiveView, city: City,
                                                 settings: Settings) -> None:
     topic = settings.topics.road_conditions
     assert not view.ready.is_set()
-    _apply(view, topic, condition_records(city, settings, T + FIVE_MIN, 50.0))
+    apply_records(view, topic, condition_records(city, settings, T + FIVE_MIN, 50.0))
     assert view.ready.is_set()
     # an older issue time arriving late never replaces the newer one
-    _apply(view, topic, condition_records(city, settings, T, 10.0))
+    apply_records(view, topic, condition_records(city, settings, T, 10.0))
     conditions = view.conditions()
     assert [c["segment"] for c in conditions] == city.segment_ids.tolist()
     assert {c["issued_at"] for c in conditions} == {T + FIVE_MIN}
@@ -81,7 +76,7 @@ def test_concurrent_apply_and_read(view: LiveView, city: City, settings: Setting
     thread = threading.Thread(target=reader)
     thread.start()
     for batch in records:
-        _apply(view, settings.topics.road_conditions, batch)
+        apply_records(view, settings.topics.road_conditions, batch)
     thread.join()
     assert errors == []
     assert {c["issued_at"] for c in view.conditions()} == {T + 19 * FIVE_MIN}

@@ -6,11 +6,9 @@ import json
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.simulator import generate_city
 from flowcast.ingest.wire.codec import (
     ARROW_CONTENT_TYPE,
     ARROW_HEADERS,
@@ -26,11 +24,6 @@ from flowcast.ingest.wire.codec import (
 )
 
 TS = 1_764_000_000_000
-
-
-@pytest.fixture(scope="module")
-def city() -> City:
-    return generate_city(60, 4, seed=3)
 
 
 def road_batch(city: City, n: int, seed: int = 0) -> RoadBatch:

@@ -12,16 +12,10 @@ import pytest
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch
-from flowcast.ingest.simulator import generate_city
 from flowcast.ingest.wire.arrow_frame import FrameError, frame_rows, read_frame
 from flowcast.ingest.wire.codec import ARROW_HEADERS, decode_road_records, encode_road_arrow
 
 TS = 1_764_000_000_000
-
-
-@pytest.fixture(scope="module")
-def city() -> City:
-    return generate_city(60, 4, seed=3)
 
 
 def _batch(city: City, n: int = 8) -> RoadBatch:

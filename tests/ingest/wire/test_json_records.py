@@ -9,7 +9,6 @@ import pytest
 
 from flowcast.city import City
 from flowcast.ingest.readings import RoadBatch, SpotBatch
-from flowcast.ingest.simulator import generate_city
 from flowcast.ingest.wire import json_decode
 from flowcast.ingest.wire.codec import (
     decode_road_records,
@@ -21,11 +20,6 @@ from flowcast.ingest.wire.codec import (
 )
 
 TS = 1_764_000_000_000
-
-
-@pytest.fixture(scope="module")
-def city() -> City:
-    return generate_city(60, 4, seed=3)
 
 
 def road_batch(city: City, n: int, seed: int = 0) -> RoadBatch:
