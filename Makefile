@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_DIR ?= out/demo
 
-.PHONY: setup browser demo test test-fast test-kafka test-browser doctest bench lint sizes clean
+.PHONY: setup browser demo test test-fast test-kafka test-faults test-browser doctest bench lint \
+	sizes clean
 
 setup: $(STAMP)
 
@@ -49,6 +50,11 @@ doctest: setup
 
 test-kafka: setup
 	$(BIN)/pytest -q -m kafka tests
+
+# The fault suite alone: poison input, broker kill and restart, kill -9, failover, SIGSTOP.
+# -rP prints each test's measured figures (takeover and recovery times, values compared).
+test-faults: setup
+	$(BIN)/pytest -q -m fault -rP tests
 
 test-browser: setup browser
 	$(BIN)/pytest -q -m browser tests

@@ -19,7 +19,7 @@ from flowcast.formats.city_read import load_city
 from flowcast.serve.service import Service
 from flowcast.transport.kafka_client import make_consumer
 from flowcast.transport.readback import kafka_alerts_reader
-from flowcast.transport.sinks import KafkaSink
+from flowcast.transport.sinks import KafkaSink, SinkError
 
 
 @click.command("run")
@@ -36,6 +36,10 @@ from flowcast.transport.sinks import KafkaSink
 @click.option("--group", "group_id", metavar="GROUP",
               help="Consumer group (default kafka.group_id); processes in one group split the "
                    "partitions.")
+@click.option("--instance-id", metavar="ID",
+              help="Static group membership (default kafka.instance_id: none): a stable id for "
+                   "this process, unique in the group; restarted with it, the process gets its "
+                   "partitions back at once, without a rebalance.")
 @click.option("--start-from", type=click.Choice(["earliest", "latest"]),
               help="Where a group with no committed offsets starts publishing "
                    "(default engine.start_from: latest, after rebuilding state).")
@@ -45,17 +49,21 @@ from flowcast.transport.sinks import KafkaSink
               help="Also serve the HTTP API, the guidance screen and the bureau page on this "
                    "port of http.host (0: any free port). Without it nothing is served.")
 def run(config_file: str | None, bootstrap: str | None, city_file: str,
-        model_dir: str | None, group_id: str | None, start_from: str | None,
+        model_dir: str | None, group_id: str | None, instance_id: str | None,
+        start_from: str | None,
         status_every: float, port: int | None) -> None:
     """Run the streaming engine: consume readings, publish conditions and spot forecasts.
 
     Stops cleanly on SIGTERM or Ctrl-C: the batch in hand is finished, outputs are flushed,
-    offsets committed, and the process leaves the consumer group.
+    offsets committed, and the process leaves the consumer group (a static member keeps its
+    partitions for kafka.session_timeout_s, to get them back if it returns).
+    Outlives the broker: while Kafka cannot be reached it keeps its state, retries with
+    backoff, and /readyz answers 503.
     """
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(config_file, overrides={
-        "kafka": {"bootstrap": bootstrap, "group_id": group_id},
+        "kafka": {"bootstrap": bootstrap, "group_id": group_id, "instance_id": instance_id},
         "engine": {"start_from": start_from}, "http": {"port": port}})
     city = load_city(city_file)
     if city.n_sensors == 0 and city.n_spots == 0:
@@ -86,7 +94,8 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     if port is not None:
         # the live view reads every output partition, on its own consumer without a group
         service = Service.start(city, settings, make_consumer(settings.kafka, group_id=None),
-                                metrics=metrics, engine_ready=engine.ready.is_set)
+                                metrics=metrics, engine_ready=engine.ready.is_set,
+                                connected=lambda: engine.link.connected)
         url = service.url
         click.echo(f"flowcast run: serving {url}/screen (guidance screen), {url}/bureau "
                    f"(bureau), {url}/api/conditions (API), {url}/metrics", err=True)
@@ -95,7 +104,12 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     finally:
         if service is not None:
             service.close()
-    sink.close()
+    try:
+        sink.close()
+    except SinkError as err:
+        raise FlowcastUserError(f"stopped, but outputs were not all acknowledged ({err}); "
+                                "their offsets were not committed, so they are published "
+                                "again on the next start") from None
     click.echo("flowcast run: stopped; offsets committed, left the group", err=True)
 
 
@@ -119,10 +133,13 @@ def _run_with_status(engine: Engine, stop: threading.Event, every: float) -> Non
             dead = sum(e.metrics.counters("flowcast_deadletters_total").values())
             lag = e.metrics.gauge("flowcast_consumer_lag_total") or 0
             p99 = e.metrics.quantiles("flowcast_close_to_ack_seconds").get(0.99)
+            broker = ("" if e.link.connected else
+                      f"; broker unreachable for {e.link.outage_s():.0f} s "
+                      f"({e.link.last_error}), retrying")
             click.echo(f"  {(readings - last_readings) / (now - last):,.0f} readings/s, "
                        f"{len(e.workers)} partitions, lag {lag:,.0f}, dead letters {dead:,.0f}"
-                       + (f", close->ack p99 {p99 * 1000:.0f} ms" if p99 is not None else ""),
-                       err=True)
+                       + (f", close->ack p99 {p99 * 1000:.0f} ms" if p99 is not None else "")
+                       + broker, err=True)
             last, last_readings = now, readings
         return False
 

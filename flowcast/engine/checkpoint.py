@@ -18,7 +18,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from flowcast.engine.clock import Clock
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.outputs import Output, StepResult
-from flowcast.transport.sinks import RecordSink
+from flowcast.transport.sinks import RecordSink, SinkError, SinkTimeout
 
 
 class Checkpoint:
@@ -39,6 +39,8 @@ class Checkpoint:
         self.committed: dict[TopicPartition, int] = {}
         self.ready = threading.Event()
         self._pending: list[Output] = []
+        self._queued = [0] * len(self.sinks)  # per sink, how many of _pending it has queued
+        self._failed = False
         self._closed_at: list[float] = []
 
     def __len__(self) -> int:
@@ -56,17 +58,36 @@ class Checkpoint:
         self.publish()
         return self.commit(positions)
 
+    @property
+    def unacknowledged(self) -> bool:
+        """Whether outputs of an earlier, failed publish still wait for acknowledgement."""
+        return self._failed
+
     def publish(self) -> None:
-        """Send every pending output to every sink and wait until each acknowledged all;
-        raises (pending outputs kept) when a sink reports a record lost."""
+        """Send every pending output to every sink and wait until each acknowledged all.
+
+        Raises :class:`~flowcast.transport.sinks.SinkError` with the pending outputs kept, for
+        a later call to finish: after a :class:`~flowcast.transport.sinks.SinkTimeout` what
+        was already queued is only waited for again, after a loss it is sent again (a repeat
+        is harmless, a gap is not)."""
         if not self._pending:
             return
-        for sink in self.sinks:
+        self._failed = True
+        for i, sink in enumerate(self.sinks):
             send = sink.send
-            for out in self._pending:
+            for out in self._pending[self._queued[i]:]:
                 send(out.topic, out.key, out.value, out.headers, out.timestamp_ms)
-        for sink in self.sinks:
-            sink.flush(self.flush_timeout_s)
+                self._queued[i] += 1
+        for i, sink in enumerate(self.sinks):
+            try:
+                sink.flush(self.flush_timeout_s)
+            except SinkTimeout:
+                raise
+            except SinkError:
+                self._queued[i] = 0
+                raise
+        self._queued = [0] * len(self.sinks)
+        self._failed = False
         self.metrics.inc("flowcast_outputs_total", len(self._pending))
         acked = self.clock.monotonic()
         for started in self._closed_at:
@@ -81,7 +102,7 @@ class Checkpoint:
         offsets = {tp: OffsetAndMetadata(position, "", -1) for tp, position in positions.items()
                    if position is not None and position > self.committed.get(tp, -1)}
         if offsets:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets, timeout_ms=int(self.flush_timeout_s * 1000))
             for tp, meta in offsets.items():
                 self.committed[tp] = meta.offset
         return len(offsets)

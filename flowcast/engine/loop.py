@@ -12,6 +12,13 @@ broker, or :class:`flowcast.transport.bus.consumer.BusConsumer` in-process) and 
    at-least-once, and since outputs are keyed by (segment or spot, issue time), a repeat after
    a crash is harmless.
 
+A broker error (connection lost, a timeout, a flush not acknowledged) ends the step early with
+everything kept: the partitions' state, the outputs not yet acknowledged, the offsets not yet
+committed. :class:`~flowcast.engine.broker_link.BrokerLink` says how long to back off; the next
+step first finishes the interrupted publish, then reads on from where the workers stopped.
+Errors that waiting cannot cure (credentials, ACLs, a fenced static member) stop the process
+with a :class:`~flowcast.errors.FlowcastUserError`.
+
 On assignment a partition is rewound by time over the history span (``offsets_for_times``) and
 replayed silently up to the group's committed offset, so the state is rebuilt from Kafka's
 retention rather than stored (DESIGN.md "Recovery and delivery").
@@ -26,11 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from flowcast.city import City
 from flowcast.config import Settings
+from flowcast.engine.broker_link import BrokerLink
 from flowcast.engine.checkpoint import Checkpoint
 from flowcast.engine.clock import Clock, WallClock
 from flowcast.engine.metrics import Metrics
@@ -40,10 +48,17 @@ from flowcast.engine.spot_partition import SpotPartition
 from flowcast.models.forecaster import Forecaster
 from flowcast.models.horizons import minutes_to_buckets
 from flowcast.models.spots.artifact import spot_model_dir
+from flowcast.transport.failures import fatal_error, is_transient
 from flowcast.transport.readback import AlertsReader
 from flowcast.transport.sinks import RecordSink
 
 log = logging.getLogger("flowcast.engine.loop")
+
+PROBE_EVERY_S = 5.0  # how often a connected engine asks for the log ends (lag, liveness)
+PROBE_TIMEOUT_MS = 5_000
+# A silent partition's watermark runs on with the clock only on log ends fresher than this: a
+# probe taken before a pause (SIGSTOP, a long GC, a stalled VM) cannot vouch for the silence.
+FRESH_PROBE_S = 1.0
 
 
 @dataclass
@@ -53,6 +68,7 @@ class StepStats:
     records: int = 0
     outputs: int = 0
     committed: int = 0
+    retry_in_s: float | None = None  # set when a broker error ended the step early
 
 
 Worker = RoadPartition | SpotPartition
@@ -75,6 +91,8 @@ class Engine:
         self.checkpoint = Checkpoint(sinks, consumer, self.metrics, self.clock,
                                      settings.engine.flush_timeout_s)
         self.ready = self.checkpoint.ready  # set once the first outputs are acknowledged
+        self.link = BrokerLink(self.metrics, self.clock,
+                               max_backoff_s=settings.kafka.retry_backoff_max_s)
         self.forecaster = forecaster
         self.models = models
         # the spot model lives in the road model's directory (MODEL_DIR/spots)
@@ -87,7 +105,8 @@ class Engine:
         self.spot_models = spot_models
         self.alerts_reader = alerts_reader  # reads the alerts topic back on spot assignment
         self.workers: dict[TopicPartition, Worker] = {}
-        self._last_lag_check = 0.0
+        self._last_probe = float("-inf")
+        self._log_ends: dict[TopicPartition, int] = {}  # from the last probe
         self._to_assign: set[TopicPartition] = set()
         self._to_revoke: set[TopicPartition] = set()
         self._describe_metrics()
@@ -106,6 +125,12 @@ class Engine:
         self._to_revoke, self._to_assign = set(), set()
         if revoked:
             self.revoke(revoked - assigned)
+        for tp in assigned & self.workers.keys():
+            # kept through a rebalance (e.g. after a broker restart): the client restarts it
+            # from the committed offset, but the worker's state already holds what came after
+            position = self.workers[tp].position
+            if position is not None:
+                self.consumer.seek(tp, position)
         fresh = {tp for tp in assigned if tp not in self.workers}
         if fresh:
             self.assign(fresh)
@@ -116,9 +141,14 @@ class Engine:
         far to replay silently."""
         now = self.clock.now_ms()
         span_ms = int(self.settings.time.history_days * 86_400_000)
-        for tp in sorted(partitions):
+        todo = sorted(partitions)
+        for i, tp in enumerate(todo):
             worker = self._new_worker(tp)
-            start, replay_until = self._start_offsets(tp, now - span_ms)
+            try:
+                start, replay_until = self._start_offsets(tp, now - span_ms)
+            except KafkaError:
+                self._to_assign |= set(todo[i:])  # the broker did not answer: next step
+                raise
             self.consumer.seek(tp, start)
             worker.position = start
             worker.replay_until = replay_until
@@ -159,26 +189,52 @@ class Engine:
 
     # ----- the loop ------------------------------------------------------------------------
     def step(self) -> StepStats:
-        """One poll: process, publish, flush, commit."""
+        """One poll: process, publish, flush, commit. A transient broker error ends the step
+        early with everything kept; ``retry_in_s`` then says how long to back off."""
+        stats = StepStats()
+        try:
+            self._step(stats)
+        except CommitFailedError as err:  # the group rebalanced: the next poll rejoins
+            log.info("commit refused after a rebalance (%s); the next poll rejoins", err)
+        except Exception as err:
+            if not is_transient(err):
+                if isinstance(err, KafkaError):
+                    raise fatal_error(err, self.settings.kafka.instance_id) from err
+                raise
+            stats.retry_in_s = self.link.failed(err)
+        return stats
+
+    def _step(self, stats: StepStats) -> None:
+        if self.checkpoint.unacknowledged:
+            # finish the publish an outage interrupted before reading more (bounded memory)
+            self.checkpoint.publish()
         polled = self.consumer.poll(timeout_ms=self.settings.engine.poll_timeout_ms,
                                     max_records=self.settings.engine.poll_max_records)
         fresh = self._apply_rebalance()
         now = self.clock.now_ms()
-        stats = StepStats()
         for tp, records in polled.items():
             worker = self.workers.get(tp)
             if worker is None or not records or tp in fresh:
                 continue  # a fresh partition's records came from before its rewind
             stats.records += len(records)
             self.checkpoint.collect(worker.process(records, now))
-        idle_ms = self.settings.time.idle_timeout_s * 1000
-        for tp, worker in self.workers.items():
-            if tp not in polled and self._caught_up(tp):
-                self.checkpoint.collect(worker.idle(now, idle_ms))
+        if self.link.connected:  # while cut off, readings may be waiting in the broker
+            self._advance_idle([tp for tp in self.workers if tp not in polled], now)
         stats.outputs = len(self.checkpoint)
         stats.committed = self.flush_and_commit()
-        self._update_lag()
-        return stats
+        self._probe()
+
+    def _advance_idle(self, quiet: list[TopicPartition], now: int) -> None:
+        """Let the watermarks of silent, caught-up partitions run on with the clock. Whether
+        a partition is caught up is asked of the broker first when any is due (a fresh probe),
+        so that neither a backlog nor a pause closes a bucket whose readings are in the log."""
+        idle_ms = self.settings.time.idle_timeout_s * 1000
+        due = any(self.workers[tp].watermark.silent_for(now) >= idle_ms for tp in quiet)
+        if due and self.clock.monotonic() - self._last_probe > FRESH_PROBE_S:
+            self._probe(force=True)
+        for tp in quiet:
+            if self._caught_up(tp):
+                self.checkpoint.collect(self.workers[tp].idle(now, idle_ms))
 
     def _caught_up(self, tp: TopicPartition) -> bool:
         """Whether ``tp`` has nothing left to read: its position is at the high watermark of
@@ -187,7 +243,11 @@ class Engine:
         buckets whose readings are still in the log, or the outputs would depend on timing."""
         try:
             highwater = self.consumer.highwater(tp)
-            return highwater is not None and self.consumer.position(tp) >= highwater
+            if highwater is None:
+                return False
+            # the probe's end is fresher than a fetch's high watermark after a pause or outage
+            end = max(highwater, self._log_ends.get(tp, -1))
+            return self.consumer.position(tp) >= end
         except (AssertionError, KafkaError):  # no longer assigned: a rebalance is under way
             return False
 
@@ -198,14 +258,27 @@ class Engine:
         stop = stop or threading.Event()
         try:
             while not stop.is_set() and not (until is not None and until(self)):
-                self.step()
+                retry_in_s = self.step().retry_in_s
+                if retry_in_s is not None:
+                    stop.wait(retry_in_s)
         finally:
             self.close()
 
+    def is_ready(self) -> bool:
+        """Whether this engine is serving: outputs acknowledged at least once, and the broker
+        reachable now (``/readyz``)."""
+        return self.ready.is_set() and self.link.connected
+
     def close(self) -> None:
-        """Publish and commit what was processed, then leave the group."""
+        """Publish and commit what was processed, then leave the group. With the broker gone
+        this gives up after one flush timeout: what was not committed is read again by the
+        partitions' next owner (at-least-once)."""
         try:
             self.flush_and_commit()
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            log.warning("closing without a final commit (%s); the next owner re-reads", err)
         finally:
             self.consumer.close()
 
@@ -215,15 +288,23 @@ class Engine:
         return self.checkpoint.flush_and_commit(
             {tp: w.position for tp, w in self.workers.items()})
 
-    def _update_lag(self) -> None:
+    def _probe(self, force: bool = False) -> None:
+        """Ask for the log ends of the assigned partitions: every ``PROBE_EVERY_S`` while
+        connected (consumer lag), every step while cut off (an answer ends the outage), and
+        whenever ``force``d."""
         now = self.clock.monotonic()
-        if now - self._last_lag_check < 5.0 or not self.workers:
+        if not force and self.link.connected and now - self._last_probe < PROBE_EVERY_S:
             return
-        self._last_lag_check = now
-        ends = self.consumer.end_offsets(list(self.workers))
+        self._last_probe = now
+        if not self.workers:
+            self.link.answered()  # the poll went through; nothing to wait for
+            return
+        ends = self.consumer.end_offsets(list(self.workers), timeout_ms=PROBE_TIMEOUT_MS)
+        self.link.answered()
+        self._log_ends = {tp: int(end) for tp, end in ends.items()}
         total = 0
         for tp, worker in self.workers.items():
-            lag = max(int(ends.get(tp, 0)) - int(worker.position or 0), 0)
+            lag = max(self._log_ends.get(tp, 0) - int(worker.position or 0), 0)
             total += lag
             self.metrics.set("flowcast_consumer_lag", lag, topic=tp.topic,
                              partition=str(tp.partition))

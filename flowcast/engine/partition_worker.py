@@ -77,9 +77,14 @@ class PartitionWorker:
 
     # ----- entry points --------------------------------------------------------------------
     def process(self, records: Sequence[Any], now_ms: int) -> StepResult:
-        """Handle polled records of this partition (offset order)."""
+        """Handle polled records of this partition (offset order). Records below
+        ``position`` were processed already (a client that fell back to the committed offset
+        after a rebalance delivers them again) and are skipped: a reading is counted once."""
         result = StepResult()
         offsets = np.fromiter((r.offset for r in records), np.int64, len(records))
+        if self.position is not None and len(offsets) and offsets[0] < self.position:
+            first_new = int(np.searchsorted(offsets, self.position))
+            records, offsets = records[first_new:], offsets[first_new:]
         cut = int(np.searchsorted(offsets, self.replay_until))
         for part, publish in ((records[:cut], False), (records[cut:], True)):
             if len(part):
@@ -165,21 +170,35 @@ class PartitionWorker:
     def _close(self, publish: bool, result: StepResult) -> None:
         """Close the buckets the watermark has passed and, when publishing, run the forecast
         cycle of each."""
-        if self.state is None or self.cycle is None:
+        if self.state is None or self.cycle is None or self.watermark.value is None:
             return
-        closed = self.state.close_until(self.watermark.value)
+        if not publish:  # a replay rebuilds history only: close everything due at once
+            self._count_closed(self.state.close_until(self.watermark.value))
+            return
+        # One bucket at a time, each forecast straight after its own close: a later close may
+        # revise the history of earlier buckets (imputation across a gap), and a bucket's
+        # outputs must not depend on how many buckets one poll happened to close.
+        target = self.watermark.value // self.state.bucket_ms
+        first = max(self.state.closed_upto or target, target - self.state.ring_buckets)
+        for upto in range(first, target + 1):
+            self._run_cycles(self.state.close(upto), result)
+
+    def _count_closed(self, closed: Any) -> None:
+        if len(closed):
+            self.metrics.inc("flowcast_buckets_closed_total", len(closed), kind=self.kind)
+
+    def _run_cycles(self, closed: Any, result: StepResult) -> None:
         if not len(closed):
             return
-        self.metrics.inc("flowcast_buckets_closed_total", len(closed), kind=self.kind)
+        self._count_closed(closed)
         for bucket_id, end_ms in zip(closed.bucket_ids.tolist(), closed.end_ms.tolist(),
                                      strict=True):
             started = time.monotonic()
-            outputs = self._cycle(bucket_id, end_ms, publish)
-            if publish:
-                self.metrics.observe(f"flowcast_{self.kind}_cycle_seconds",
-                                     time.monotonic() - started)
-                result.outputs += outputs
-                result.closed_at.append(started)
+            outputs = self._cycle(bucket_id, end_ms, True)
+            self.metrics.observe(f"flowcast_{self.kind}_cycle_seconds",
+                                 time.monotonic() - started)
+            result.outputs += outputs
+            result.closed_at.append(started)
 
     def _cycle(self, bucket_id: int, end_ms: int, publish: bool) -> list[Output]:
         """The outputs of one closed bucket (computed only when they will be published)."""

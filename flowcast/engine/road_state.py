@@ -117,6 +117,11 @@ class RoadState(LocalizedState):
         """The city's index of each sensor held (int32, local order); None without a city."""
         return None if self.index is None else self.index.held
 
+    @property
+    def ring_buckets(self) -> int:
+        """How many closed buckets the history ring holds."""
+        return int(self.history.n_buckets)
+
     def bucket_of(self, ts_ms: int | np.ndarray) -> int | np.ndarray:
         """Bucket id of an epoch-ms time: ``floor(ts_ms / bucket_ms)``."""
         return np.floor_divide(ts_ms, self.bucket_ms)

@@ -135,6 +135,11 @@ class SpotState(LocalizedState):
             self.totals[key] += n
         return AddResult(status, accepted=accepted, too_old=late, ahead=ahead, invalid=invalid)
 
+    @property
+    def ring_buckets(self) -> int:
+        """How many closed buckets the history ring holds."""
+        return int(self.history[6].shape[0])
+
     def close(self, up_to_bucket: int) -> ClosedSpotBuckets:
         """Close every spot bucket with id < ``up_to_bucket`` for all spots."""
         if self.closed_upto is None or up_to_bucket <= self.closed_upto:

@@ -52,6 +52,10 @@ class Watermark:
         self._raise_to(self.newest_event_ms - self.allowed_lateness_ms)
         return self.value
 
+    def silent_for(self, now_ms: int) -> int:
+        """Milliseconds since the last event arrived (0 before any event)."""
+        return 0 if self.last_arrival_ms is None else int(now_ms) - self.last_arrival_ms
+
     def advance_idle(self, now_ms: int, idle_timeout_ms: int) -> bool:
         """Advance with the wall clock when nothing arrived for ``idle_timeout_ms``; True when
         the watermark moved."""

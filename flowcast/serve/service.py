@@ -34,6 +34,7 @@ class Service:
     def start(cls, city: City, settings: Settings, consumer: Any, *,
               port: int | None = None, metrics: Metrics | None = None,
               engine_ready: Callable[[], bool] | None = None,
+              connected: Callable[[], bool] | None = None,
               clock_ms: Callable[[], int] = wall_ms,
               listeners: Iterable[Listener] = ()) -> Service:
         """Serve ``city``'s outputs on ``settings.http.host`` and ``port`` (default
@@ -42,16 +43,20 @@ class Service:
         ``consumer``: a consumer **without a group** over the output topics (it is closed with
         the service); ``metrics``: the engine's counters, rendered first at ``/metrics``;
         ``engine_ready``: ``/readyz`` also answers ready when this says so (the view alone is
-        ready once the first road condition arrived); ``clock_ms``: epoch ms "now" for the
-        recent window read on start; ``listeners``: called as ``fn(kind, payload)`` for every
-        message, from the first one read. Raises :class:`flowcast.errors.FlowcastUserError`
-        when the port cannot be bound (nothing is left running then).
+        ready once the first road condition arrived); ``connected``: while this says False
+        (the engine cut off from Kafka) ``/readyz`` answers 503 whatever else; ``clock_ms``:
+        epoch ms "now" for the recent window read on start; ``listeners``: called as
+        ``fn(kind, payload)`` for every message, from the first one read. Raises
+        :class:`flowcast.errors.FlowcastUserError` when the port cannot be bound (nothing is
+        left running then).
         """
         view = LiveView(city, settings)
         for listener in listeners:
             view.add_listener(listener)
 
         def ready() -> bool:
+            if connected is not None and not connected():
+                return False
             return view.ready.is_set() or (engine_ready is not None and engine_ready())
 
         reader = OutputReader(consumer, view, settings, clock_ms=clock_ms).start()

@@ -102,7 +102,9 @@ def make_consumer(kafka: KafkaTarget, *topics: str, timeout_s: float = 10.0, **o
                   ) -> KafkaConsumer:
     """A consumer subscribed to ``topics`` (none: assign partitions yourself), auto-commit off,
     ``auto_offset_reset=earliest``. The group is ``KafkaSettings.group_id`` when given settings,
-    else none; pass ``group_id=...`` to choose. Raises :class:`KafkaUnreachableError`."""
+    else none; pass ``group_id=...`` to choose. With settings, a grouped consumer also takes the
+    session and heartbeat timeouts and, in the engine's group, the static ``instance_id``.
+    Raises :class:`KafkaUnreachableError`."""
     group_id = kafka.group_id if isinstance(kafka, KafkaSettings) else None
     configs = _common(kafka, timeout_s) | {
         "group_id": group_id,
@@ -110,10 +112,24 @@ def make_consumer(kafka: KafkaTarget, *topics: str, timeout_s: float = 10.0, **o
         "auto_offset_reset": "earliest",
         "allow_auto_create_topics": False,
     } | overrides
+    if isinstance(kafka, KafkaSettings) and configs["group_id"] is not None:
+        configs = _membership(kafka, configs["group_id"]) | configs
     consumer = _connect(KafkaConsumer, configs)
     if topics:
         consumer.subscribe(list(topics))
     return consumer
+
+
+def _membership(kafka: KafkaSettings, group_id: str) -> dict[str, Any]:
+    """Group settings: session and heartbeat from ``[kafka]``; the static instance id only for
+    the engine's own group (another group, e.g. a reader's, must not claim it)."""
+    configs: dict[str, Any] = {
+        "session_timeout_ms": int(kafka.session_timeout_s * 1000),
+        "heartbeat_interval_ms": int(kafka.heartbeat_interval_s * 1000),
+    }
+    if kafka.instance_id is not None and group_id == kafka.group_id:
+        configs["group_instance_id"] = kafka.instance_id
+    return configs
 
 
 def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:

@@ -11,7 +11,7 @@ import threading
 from typing import Any, Protocol, runtime_checkable
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from flowcast.config import KafkaSettings
 from flowcast.transport.bus.broker import Bus
@@ -22,6 +22,11 @@ Headers = list[tuple[str, bytes]]
 
 class SinkError(RuntimeError):
     """Records were not delivered; the message says how many and the first cause."""
+
+
+class SinkTimeout(SinkError):
+    """A flush ran out of time: the records sent are still queued (none known lost), and a
+    later flush may yet deliver them; send them again only after a :class:`SinkError`."""
 
 
 @runtime_checkable
@@ -78,9 +83,13 @@ class KafkaSink:
             self._failures.append(error)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait for every queued record; raise :class:`SinkError` naming the failures."""
+        """Wait for every queued record; raise :class:`SinkTimeout` when ``timeout`` seconds
+        pass first, :class:`SinkError` naming the failures when records were lost."""
         try:
             self.producer.flush(timeout=timeout)
+        except KafkaTimeoutError as err:
+            raise SinkTimeout(f"no acknowledgement within {timeout} s; records still queued"
+                              ) from err
         except KafkaError as err:
             raise SinkError(f"flush did not complete: {err}") from err
         with self._lock:

@@ -12,7 +12,7 @@ from flowcast.engine.checkpoint import Checkpoint
 from flowcast.engine.clock import WallClock
 from flowcast.engine.metrics import Metrics
 from flowcast.engine.outputs import Output, StepResult
-from flowcast.transport.sinks import SinkError
+from flowcast.transport.sinks import SinkError, SinkTimeout
 
 TP = TopicPartition("flowcast.road.readings", 0)
 
@@ -23,12 +23,15 @@ class Sink:
     def __init__(self, log: list[str], name: str, refuse: bool = False) -> None:
         self.log, self.name, self.refuse = log, name, refuse
         self.sent: list[bytes] = []
+        self.slow = False  # flush times out, records still queued
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: Any = None,
              timestamp_ms: int | None = None) -> None:
         self.sent.append(value)
 
     def flush(self, timeout: float | None = None) -> None:
+        if self.slow:
+            raise SinkTimeout("no acknowledgement yet")
         if self.refuse:
             raise SinkError("1 record lost")
         self.log.append(f"flush {self.name}")
@@ -41,7 +44,7 @@ class Consumer:
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
-    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
         self.log.append(f"commit {offsets[TP].offset}")
 
 
@@ -78,3 +81,33 @@ def test_a_refused_record_stops_the_commit() -> None:
 def test_the_engine_takes_a_list_of_sinks() -> None:
     with pytest.raises(TypeError):
         Checkpoint(Sink([], "a"), Consumer([]), Metrics(), WallClock(), 5.0)  # type: ignore[arg-type]
+
+
+def test_a_flush_that_timed_out_is_waited_for_again_not_resent() -> None:
+    log: list[str] = []
+    sink = Sink(log, "a")
+    checkpoint = Checkpoint([sink], Consumer(log), Metrics(), WallClock(), 5.0)
+    checkpoint.collect(_result(b"1", b"2"))
+    sink.slow = True
+    with pytest.raises(SinkTimeout):
+        checkpoint.flush_and_commit({TP: 10})
+    assert checkpoint.unacknowledged and log == []
+    checkpoint.collect(_result(b"3"))  # a later step adds outputs
+    sink.slow = False
+    assert checkpoint.flush_and_commit({TP: 12}) == 1
+    assert sink.sent == [b"1", b"2", b"3"]  # each sent once
+    assert log == ["flush a", "commit 12"] and not checkpoint.unacknowledged
+
+
+def test_records_a_sink_lost_are_sent_again() -> None:
+    log: list[str] = []
+    sink = Sink(log, "a", refuse=True)
+    checkpoint = Checkpoint([sink], Consumer(log), Metrics(), WallClock(), 5.0)
+    checkpoint.collect(_result(b"1", b"2"))
+    with pytest.raises(SinkError):
+        checkpoint.flush_and_commit({TP: 10})
+    assert checkpoint.unacknowledged
+    sink.refuse = False
+    assert checkpoint.flush_and_commit({TP: 10}) == 1
+    assert sink.sent == [b"1", b"2", b"1", b"2"]  # a repeat is harmless, a gap is not
+    assert log == ["flush a", "commit 10"]

@@ -1,156 +1,64 @@
-"""The engine as a real process (`flowcast run`) against the real broker: end to end,
-kill -9 and restart, and a second process taking over a dead one's partitions."""
+"""The engine as a real process (`flowcast run`) against the real broker: end to end, the
+pages it serves, and bad input beside good. (Kills, failover, broker outages, pauses:
+tests/faults/.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from engine_harness import check_condition_values, conditions_by_issue, quiet_simulator, small_city
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient
+from kafka_engine_harness import (
+    BUCKET_MS,
+    HOURS,
+    PARTITIONS,
+    Processes,
+    complete,
+    expected_issues,
+    read_all,
+    start_time,
+    stream_in_background,
+    wait_for,
+    write_config,
+)
 
-from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.formats.city_write import save_city
-from flowcast.ingest.stream import stream_simulation
 from flowcast.transport.sinks import KafkaSink
 from flowcast.transport.topics import create_topics, topic_specs
-
-BUCKET_MS = 300_000
-HOURS = 2
-
-
-def _write_config(path: Path, settings: Settings) -> Path:
-    t = settings.topics
-    path.write_text(
-        f'[kafka]\nbootstrap = "{settings.kafka.bootstrap}"\n'
-        f'group_id = "{settings.kafka.group_id}"\n'
-        f'[topics]\nroad_readings = "{t.road_readings}"\nspot_readings = "{t.spot_readings}"\n'
-        f'road_conditions = "{t.road_conditions}"\nspot_forecasts = "{t.spot_forecasts}"\n'
-        f'spot_alerts = "{t.spot_alerts}"\ndeadletter = "{t.deadletter}"\n'
-        '[engine]\nstart_from = "earliest"\npoll_max_records = 500\n'
-        '[time]\nidle_timeout_s = 2\nallowed_lateness_s = 5\n', encoding="utf-8")
-    return path
-
-
-class Processes:
-    """`flowcast run` processes started by a test, killed at its end whatever happens."""
-
-    def __init__(self, tmp: Path, config: Path, city: Path) -> None:
-        self.tmp, self.config, self.city = tmp, config, city
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flowcast", "run", "--config", str(self.config),
-             "--city", str(self.city), "--status-every", "2", *extra],
-            stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
-        self.running.append(proc)
-        return proc
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in
-                         sorted(self.tmp.glob("*.log")))
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
 
 
 @pytest.fixture
 def world(tmp_path: Path, kafka_settings: Settings, kafka_admin: KafkaAdminClient) -> Any:
-    create_topics(kafka_admin, topic_specs(kafka_settings.topics, partitions=4))
+    create_topics(kafka_admin, topic_specs(kafka_settings.topics, partitions=PARTITIONS))
     city = small_city()
     city_file = tmp_path / "city.geojson"
     save_city(city, city_file)
-    config = _write_config(tmp_path / "flowcast.toml", kafka_settings)
+    config = write_config(tmp_path / "flowcast.toml", kafka_settings)
     procs = Processes(tmp_path, config, city_file)
     yield kafka_settings, city, procs
     procs.stop_all()
 
 
-def _start_time() -> dt.datetime:
-    now = dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(hours=HOURS + 1)
-    return start.replace(minute=start.minute - start.minute % 5, second=0, microsecond=0)
-
-
-def _stream_in_background(settings: Settings, city: City, start: dt.datetime,
-                          speedup: float) -> threading.Thread:
-    def produce() -> None:
-        sink = KafkaSink.connect(settings.kafka)
-        sim = quiet_simulator(city, start)
-        stream_simulation(sim, sink, start + dt.timedelta(hours=HOURS), speedup, "json",
-                          settings)
-        sink.close()
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    return thread
-
-
-def _read_all(settings: Settings, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap,
-                             group_id=f"reader-{uuid.uuid4()}", auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=1500)
-    records = list(consumer)
-    consumer.close()
-    return records
-
-
-def _expected_issues(start: dt.datetime) -> set[int]:
-    first = int(start.timestamp() * 1000)
-    return set(range(first + BUCKET_MS, first + HOURS * 3_600_000 + 1, BUCKET_MS))
-
-
-def _wait_for(condition: Any, timeout_s: float, procs: Processes, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1.0)
-    pytest.fail(f"timed out waiting for {what}\n{procs.logs()}")
-
-
-def _complete(settings: Settings, city: City, expected: set[int]) -> bool:
-    messages = conditions_by_issue(_read_all(settings, settings.topics.road_conditions))
-    segments = set(city.segment_ids.tolist())
-    return all(set(messages.get(i, {})) == segments for i in expected)
-
-
-def _assert_repeats_identical(records: list[Any]) -> None:
-    seen: dict[tuple[bytes, int], bytes] = {}
-    for record in records:
-        issued = orjson.loads(record.value)["issued_at"]
-        assert seen.setdefault((record.key, issued), record.value) == record.value
-
-
 def test_end_to_end_through_the_broker(world: Any) -> None:
     settings, city, procs = world
-    start = _start_time()
-    _stream_in_background(settings, city, start, speedup=0).join(120)
+    start = start_time()
+    stream_in_background(settings, city, start, speedup=0).join(120)
     procs.start("engine")
-    expected = _expected_issues(start)
-    _wait_for(lambda: _complete(settings, city, expected), 180, procs, "every output")
-    messages = conditions_by_issue(_read_all(settings, settings.topics.road_conditions))
+    expected = expected_issues(start)
+    wait_for(lambda: complete(settings, city, expected), 180, procs, "every output")
+    messages = conditions_by_issue(read_all(settings, settings.topics.road_conditions))
     check_condition_values({i: messages[i] for i in expected}, city)
-    spots = conditions_by_issue(_read_all(settings, settings.topics.spot_forecasts))
+    spots = conditions_by_issue(read_all(settings, settings.topics.spot_forecasts))
     assert len(spots) >= HOURS * 4 - 1
-    assert _read_all(settings, settings.topics.deadletter) == []
+    assert read_all(settings, settings.topics.deadletter) == []
     engine = procs.running[0]
     engine.send_signal(signal.SIGTERM)  # graceful: finish, flush, commit, leave the group
     assert engine.wait(30) == 0, procs.logs()
@@ -164,8 +72,8 @@ def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
     import httpx
 
     settings, city, procs = world
-    start = _start_time()
-    _stream_in_background(settings, city, start, speedup=0).join(120)
+    start = start_time()
+    stream_in_background(settings, city, start, speedup=0).join(120)
     procs.start("engine", "--port", "0")
     urls: list[str] = []
 
@@ -174,7 +82,7 @@ def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
         urls[:] = re.findall(r"serving (http://127\.0\.0\.1:\d+)/screen", log)
         return bool(urls) and httpx.get(f"{urls[0]}/readyz", timeout=5).status_code == 200
 
-    _wait_for(served, 120, procs, "the HTTP server to be ready")
+    wait_for(served, 120, procs, "the HTTP server to be ready")
     url = urls[0]
     segments = set(city.segment_ids.tolist())
 
@@ -182,7 +90,7 @@ def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
         body = httpx.get(f"{url}/api/conditions", timeout=10).json()
         return {c["segment"] for c in body["conditions"]} == segments
 
-    _wait_for(all_segments, 120, procs, "every segment in /api/conditions")
+    wait_for(all_segments, 120, procs, "every segment in /api/conditions")
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
     page = httpx.get(f"{url}/screen", timeout=5)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -195,46 +103,12 @@ def test_run_serves_the_api_and_pages_of_what_it_publishes(world: Any) -> None:
         body = httpx.get(f"{url}/api/screens", timeout=10).json()
         return screens <= {s["screen"] for s in body["screens"] if s["issued_at"] is not None}
 
-    _wait_for(ranked, 60, procs, "screen rankings in /api/screens")
-    keys = {r.key.decode() for r in _read_all(settings, settings.topics.road_conditions)}
+    wait_for(ranked, 60, procs, "screen rankings in /api/screens")
+    keys = {r.key.decode() for r in read_all(settings, settings.topics.road_conditions)}
     assert keys == segments
     engine = procs.running[0]
     engine.send_signal(signal.SIGTERM)
     assert engine.wait(30) == 0, procs.logs()
-
-
-def test_kill_9_and_restart_loses_no_output(world: Any) -> None:
-    settings, city, procs = world
-    start = _start_time()
-    producer = _stream_in_background(settings, city, start, speedup=400)  # ~18 s of stream
-    first = procs.start("engine-1")
-    _wait_for(lambda: len(_read_all(settings, settings.topics.road_conditions)) > 0, 120,
-              procs, "the first outputs")
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    procs.start("engine-2")
-    producer.join(120)
-    expected = _expected_issues(start)
-    _wait_for(lambda: _complete(settings, city, expected), 180, procs,
-              "every output after the restart")
-    _assert_repeats_identical(_read_all(settings, settings.topics.road_conditions))
-
-
-def test_a_second_process_takes_over_a_dead_ones_partitions(world: Any) -> None:
-    settings, city, procs = world
-    start = _start_time()
-    producer = _stream_in_background(settings, city, start, speedup=400)
-    one = procs.start("engine-a")
-    procs.start("engine-b")
-    _wait_for(lambda: len(_read_all(settings, settings.topics.road_conditions)) > 0, 120,
-              procs, "the first outputs")
-    one.send_signal(signal.SIGKILL)
-    one.wait(10)
-    producer.join(120)
-    expected = _expected_issues(start)
-    _wait_for(lambda: _complete(settings, city, expected), 240, procs,
-              "every output from the survivor")
-    _assert_repeats_identical(_read_all(settings, settings.topics.road_conditions))
 
 
 def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
@@ -253,7 +127,7 @@ def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
     data["engine"].update({"start_from": "earliest"})
     data["time"].update({"idle_timeout_s": 1, "allowed_lateness_s": 5})
     settings = Settings.model_validate(data)
-    start = _start_time()
+    start = start_time()
     sensor = str(city.sensor_ids[0])
     region = str(city.regions[city.sensor_region[0]]).encode()
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, linger_ms=20)
@@ -285,7 +159,7 @@ def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
     accepted = sum(w.state.totals["accepted"] for w in engine.workers.values()
                    if w.kind == "road" and w.state is not None)
     engine.close()
-    letters = _read_all(settings, settings.topics.deadletter)
+    letters = read_all(settings, settings.topics.deadletter)
     reasons = sorted(dict(r.headers)["flowcast-reason"].decode() for r in letters)
     assert len(letters) == bad
     assert set(reasons) == {"undecodable", "unknown_sensor", "out_of_range"}
@@ -295,7 +169,7 @@ def test_bad_input_through_the_broker_is_dead_lettered_and_good_input_kept(
         assert int(headers["flowcast-origin-offset"]) >= 0
     assert engine.metrics.counter("flowcast_readings_total", kind="road") == good
     assert accepted == good  # every good reading went into the buckets
-    messages = conditions_by_issue(_read_all(settings, settings.topics.road_conditions))
+    messages = conditions_by_issue(read_all(settings, settings.topics.road_conditions))
     expected = set(range(int(start.timestamp() * 1000) + BUCKET_MS,
                          int(start.timestamp() * 1000) + 3_600_000 - BUCKET_MS + 1, BUCKET_MS))
     for issued_at in expected:

@@ -239,8 +239,8 @@ class BusConsumer:
                 committed[tp] = (value if isinstance(value, OffsetAndMetadata)
                                  else OffsetAndMetadata(int(value), "", -1))
 
-    def committed(self, partition: TopicPartition,
-                  metadata: bool = False) -> int | OffsetAndMetadata | None:
+    def committed(self, partition: TopicPartition, metadata: bool = False,
+                  timeout_ms: int | None = None) -> int | OffsetAndMetadata | None:
         """The group's committed offset for ``partition`` (``OffsetAndMetadata`` if
         ``metadata``), None if never committed."""
         if self.group_id is None:

@@ -158,6 +158,12 @@ class LocalKafka:
                 proc.wait(timeout=30)
         self._remove_temp_dir()
 
+    def kill(self) -> None:
+        """Kill the JVM at once (SIGKILL: no shutdown, no flush, as a crash or a pulled plug)
+        and keep its data. :meth:`start` again brings the same broker back, on the same port
+        when one was given."""
+        self._kill()
+
     def wait(self, timeout_s: float | None = None) -> int | None:
         """Block until the JVM exits (or ``timeout_s`` passes); its exit status, or None if it
         still runs or was never started."""
