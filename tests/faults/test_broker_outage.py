@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from engine_harness import quiet_simulator
-from faults.conftest import make_world
 from kafka_engine_harness import (
     assert_repeats_identical,
     assert_same_values,
@@ -28,6 +27,7 @@ from kafka_engine_harness import (
     wait_for,
 )
 
+from faults.world import make_world
 from flowcast.config import KafkaSettings, Settings, TopicSettings
 from flowcast.errors import FlowcastUserError
 from flowcast.transport.devbroker.logs import LocalKafkaError
