@@ -4,15 +4,18 @@ The file has one table per section (``[kafka]``, ``[topics]``, ``[time]``, ...).
 be overridden from the environment as ``FLOWCAST_<SECTION>_<KEY>`` in upper case, e.g.
 ``FLOWCAST_KAFKA_BOOTSTRAP=127.0.0.1:9092`` or ``FLOWCAST_TIME_ROAD_BUCKET_S=600`` (read by
 pydantic-settings; lists as JSON, ``FLOWCAST_LEVELS_ARTERIAL=[45, 30, 20, 15]``). Precedence,
-lowest to highest: defaults, the file, the environment, command-line flags.
+lowest to highest: defaults, the file, the environment, command-line flags. A ``FLOWCAST_*``
+variable that names no setting is refused like an unknown key in the file (except those in
+:data:`NOT_SETTINGS`). ``flowcast.toml.example`` lists every setting with its default.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +28,12 @@ from flowcast.errors import FlowcastUserError
 
 ENV_PREFIX = "FLOWCAST_"
 DEFAULT_CONFIG_FILE = "flowcast.toml"
+# FLOWCAST_* variables that flowcast reads for other things than settings: allowed, while any
+# other FLOWCAST_* name that is no setting is refused (a misspelling must not pass silently).
+NOT_SETTINGS = frozenset({
+    "FLOWCAST_CACHE_DIR",  # the local broker's jar cache (flowcast.transport.devbroker.jars)
+    "FLOWCAST_BENCH_CACHE",  # the benchmarks' trained-model cache (benchmarks/)
+})
 
 
 class _Section(BaseModel):
@@ -142,6 +151,13 @@ class LevelSettings(_Section):
     confidence_high_width: float = Field(default=0.25, gt=0)  # (p90 - p10) / speed at most
     confidence_low_width: float = Field(default=0.60, gt=0)  # (p90 - p10) / speed above
     confidence_speed_floor_kmh: float = Field(default=10.0, gt=0)  # speed divisor's floor
+    # guidance-screen advice (flowcast.publish.roads.screens, docs/http-api.md): a route is
+    # "avoid" when it is avoid_slower times the best route's time and avoid_minutes slower, or
+    # at avoid_level or worse and avoid_levels worse than the best route
+    avoid_level: int = Field(default=4, ge=2, le=5)
+    avoid_levels: int = Field(default=1, ge=1, le=4)
+    avoid_slower: float = Field(default=1.25, gt=1)
+    avoid_minutes: float = Field(default=3.0, ge=0)
 
     @model_validator(mode="after")
     def _bands_descend(self) -> LevelSettings:
@@ -289,14 +305,43 @@ def _merge(data: dict[str, Any], layer: Mapping[str, Any]) -> None:
         data[section] = {**below, **values} if both else values
 
 
+def setting_variables() -> set[str]:
+    """Every ``FLOWCAST_<SECTION>_<KEY>`` name (upper case) that sets a setting."""
+    names = set()
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        names.update(f"{ENV_PREFIX}{section}_{key}".upper() for key in model.model_fields)
+    return names
+
+
+def refuse_unknown_variables(names: Iterable[str]) -> None:
+    """Raise :class:`FlowcastUserError` for the first ``FLOWCAST_*`` name in ``names`` that is
+    neither a setting (in any case) nor in :data:`NOT_SETTINGS`, naming the nearest valid one.
+    Names without the upper-case ``FLOWCAST_`` prefix are not looked at."""
+    known = setting_variables() | NOT_SETTINGS
+    for name in sorted(n for n in names if n.startswith(ENV_PREFIX)):
+        if name.upper() in known:
+            continue
+        # compared without the prefix that every name shares, which would make all look close
+        stems = {k.removeprefix(ENV_PREFIX): k for k in known}
+        close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), stems, n=1)
+        hint = f"; did you mean {stems[close[0]]}?" if close else ""
+        raise FlowcastUserError(
+            f"environment variable {name} is no flowcast setting{hint} (fix or unset it; "
+            "every setting is in flowcast.toml.example as FLOWCAST_<SECTION>_<KEY>)")
+
+
 class _EnvironmentSource(EnvSettingsSource):
     """pydantic-settings' reader of ``FLOWCAST_<SECTION>_<KEY>`` variables (one ``_`` between
     the section and the key; keys keep theirs), over a given mapping. Lists and tables are JSON
-    (``[65, 50, 35, 20]``); scalars stay text for validation to convert. Variables that name
-    no setting are ignored, as are names whose prefix is not upper case."""
+    (``[65, 50, 35, 20]``); scalars stay text for validation to convert. A ``FLOWCAST_*`` name
+    that is no setting is refused (:func:`refuse_unknown_variables`); names whose prefix is not
+    upper case are ignored."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+        refuse_unknown_variables(self._environ)
         super().__init__(Settings, case_sensitive=False, env_prefix=ENV_PREFIX,  # type: ignore[arg-type]
                          env_nested_delimiter="_", env_nested_max_split=1)
 
@@ -317,7 +362,8 @@ class _EnvironmentSource(EnvSettingsSource):
             return value
 
     def __call__(self) -> dict[str, Any]:
-        """``{section: {key: text or decoded JSON}}`` of the variables that name a setting."""
+        """``{section: {key: text or decoded JSON}}`` of the variables that name a setting
+        (those in :data:`NOT_SETTINGS` left out)."""
         return {section: {key: value for key, value in values.items()
                           if key in Settings.model_fields[section].annotation.model_fields}
                 for section, values in super().__call__().items()}

@@ -29,13 +29,16 @@ from flowcast.evaluation.backtest import (
 from flowcast.evaluation.folds import PROTOCOLS, plan_folds
 from flowcast.evaluation.metrics import TGCN_PROTOCOL, horizon_metrics
 from flowcast.evaluation.prediction_rows import ROAD_BASELINES
-from flowcast.evaluation.report import write_report
+from flowcast.evaluation.report import check_report_dir, write_report
 from flowcast.evaluation.report_text import format_table
 from flowcast.evaluation.road_dataset import (
+    check_dataset_dir,
     check_horizon_fits,
     dataset_city,
+    dataset_title,
     iso_bucket,
     load_roads,
+    unit_label,
 )
 from flowcast.evaluation.summary import records
 from flowcast.formats.dataset import load_dataset
@@ -51,6 +54,9 @@ from flowcast.models.roads.training import TrainConfig, data_hash
 @click.option("--model", "model_dir", metavar="MODEL_DIR",
               help="Backtest this model's spec and settings (retrained per fold), or the model "
                    "itself when its training ended before the test span.")
+@click.option("--record", is_flag=True,
+              help="With --model: also keep this backtest's scores in MODEL_DIR/model.json "
+                   "(metrics.backtests). Off by default: only the report is written.")
 @click.option("--test-fraction", metavar="F", type=TEST_FRACTION, default=0.2,
               help="Share of the data at the end that is tested (default 0.2).")
 @click.option("--folds", metavar="K", type=WholeNumber(min=1), default=1,
@@ -80,7 +86,7 @@ from flowcast.models.roads.training import TrainConfig, data_hash
 @click.option("--learning-rate", metavar="R", type=LEARNING_RATE, help="LightGBM learning rate.")
 @click.option("--threads", metavar="N", type=WholeNumber(min=0),
               help="LightGBM threads (default: LightGBM's choice).")
-def backtest(dataset: Path, report: str | None, model_dir: str | None,
+def backtest(dataset: Path, report: str | None, model_dir: str | None, record: bool,
              test_fraction: float, folds: int, horizons: str | None, protocol: str,
              target: str | None, quantiles: bool | None, zero_is_missing: bool | None,
              raw_history: bool, stride: str | None, sensors: str | None, max_trees: str | None,
@@ -88,7 +94,8 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     """Backtest the road forecaster and the baselines on a dataset, chronologically.
 
     Writes DIR/metrics.json, DIR/predictions.csv and DIR/report.html, and prints the metrics
-    per horizon with the verdict against the baselines.
+    per horizon with the verdict against the baselines. A --model directory is only read,
+    unless --record.
 
     \b
     Examples:
@@ -102,13 +109,18 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
     if protocol not in PROTOCOLS:
         raise FlowcastUserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got "
                                 f"{protocol!r}")
+    if record and model_dir is None:
+        raise FlowcastUserError("--record keeps the scores in a model's model.json; say which "
+                                "model with --model MODEL_DIR")
+    check_report_dir(report)
     fraction, n_folds = test_fraction, folds
     overrides = {"stride": stride, "max_sensors": sensors, "threads": threads,
                  "quantiles": quantiles, "zero_is_missing": zero_is_missing,
                  **model_settings(max_trees, learning_rate)}
     doc = read_model_json(Path(model_dir)) if model_dir is not None else None
     target = target or (doc["target"] if doc else "speed")
-    data = load_dataset(dataset) if dataset.is_dir() else None
+    check_dataset_dir(dataset)
+    data = load_dataset(dataset)
     roads = load_roads(dataset, target, data)
     interval = int(roads.attrs["interval_s"])
     model = load_model(model_dir, bucket_s=interval, target=target) if model_dir else None
@@ -121,15 +133,20 @@ def backtest(dataset: Path, report: str | None, model_dir: str | None,
         raise FlowcastUserError(f"model {model_dir} reads upstream/downstream neighbours, which "
                                 f"come from a city file; {dataset} has no city.geojson: copy "
                                 "the city the model was trained with into it")
-    click.echo(_mode_line(setup, model_dir))
+    described = _model_sentence(setup, model_dir)
+    click.echo(f"model: {described}")
     began = time.perf_counter()
     result = backtest_roads(roads, setup, test_fraction=fraction, folds=n_folds,
                             protocol=protocol, progress=True, raw_history=raw_history,
                             city=city)
     seconds = time.perf_counter() - began
-    _write(Path(report), result, roads, dataset, setup, seconds)
-    if model_dir is not None:
-        _record(Path(model_dir), result, roads, Path(report))
+    _write(Path(report), result, roads, dataset, setup, seconds,
+           {"model": described, **_model_meta(setup, model_dir)})
+    if model_dir is not None and record:
+        _record(Path(model_dir), result, roads, dataset, Path(report))
+    elif model_dir is not None:
+        click.echo(f"{model_dir} left as it was (add --record to keep these scores in its "
+                   "model.json)")
 
 
 def _steps(text: str | None, model: RoadForecaster | None, interval: int,
@@ -182,50 +199,66 @@ def _as_is(setup: BacktestSetup, roads: xr.Dataset, fraction: float, folds: int,
     return replace(setup, as_is=True)
 
 
-def _mode_line(setup: BacktestSetup, model_dir: str | None) -> str:
+def _model_sentence(setup: BacktestSetup, model_dir: str | None) -> str:
+    """What was scored, in one plain sentence (the terminal and the report say the same)."""
     model = setup.model
     if model is None:
-        return ("model: LightGBM with the default spec and settings, trained per fold on the "
-                "data before each fold's first origin")
+        return ("LightGBM with the default spec and settings, trained per fold on the data "
+                "before each fold's first origin")
     if setup.as_is:
-        return (f"model: {model_dir} (version {model.version}) evaluated as-is: its training "
-                f"ended at {model.info['training']['last_bucket']}, before the test span")
-    return (f"model: {model_dir} (version {model.version}): its feature spec and LightGBM "
-            "settings, RETRAINED per fold on the data before each fold's first origin (its "
-            "own training overlaps the test span, so it cannot be scored as-is)")
+        return (f"{model_dir} (version {model.version}) evaluated as-is: its training ended "
+                f"at {model.info['training']['last_bucket']}, before the test span")
+    return (f"LightGBM retrained per fold from the settings of {model_dir} (version "
+            f"{model.version}): its feature spec and LightGBM settings, trained on the data "
+            "before each fold's first origin. That model itself is not scored: its own "
+            "training overlaps the test span")
+
+
+def _model_meta(setup: BacktestSetup, model_dir: str | None) -> dict[str, Any]:
+    """The model's entries of ``meta``: its version only when that model was scored."""
+    model = setup.model
+    if model is None:
+        return {}
+    if setup.as_is:
+        return {"model_dir": model_dir, "model_version": model.version}
+    return {"settings_from": {"model_dir": model_dir, "model_version": model.version}}
 
 
 def _write(report: Path, result: BacktestResult, roads: xr.Dataset, dataset: Path,
-           setup: BacktestSetup, seconds: float) -> None:
+           setup: BacktestSetup, seconds: float, model_meta: dict[str, Any]) -> None:
     interval = int(roads.attrs["interval_s"])
     zero = result.scoring["zero_is_missing"]
+    target = setup.spec.target
+    unit = unit_label(roads, target)
     meta = {"dataset": str(dataset.resolve()), "data_hash": data_hash(roads),
-            "target": setup.spec.target, "seconds": round(seconds, 1),
-            "model_version": setup.model.version if setup.model else None,
+            "target": target, "seconds": round(seconds, 1), **model_meta,
             "training": setup.config.to_dict(), **result_meta(result)}
-    files = write_report(report, result.predictions, title=f"Backtest of {dataset.name}",
-                         meta=meta, timezone=str(roads.attrs.get("timezone", "UTC")),
+    files = write_report(report, result.predictions,
+                         title=f"Backtest of {dataset_title(roads, dataset)}", meta=meta,
+                         timezone=str(roads.attrs.get("timezone", "UTC")),
                          interval_s=interval, model=MODEL_NAME, baselines=ROAD_BASELINES,
-                         zero_is_missing=zero)
+                         zero_is_missing=zero, variable=target, unit=unit)
     table = horizon_metrics(result.predictions, zero_is_missing=zero)
     scoring = "exact zeros not scored" if zero else "zeros scored as values"
     click.echo(f"per horizon ({scoring}):")
     click.echo(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES,
-                            interval_s=interval))
+                            interval_s=interval, unit=unit))
     if result.protocol == "tgcn":
         click.echo("\nT-GCN protocol (steps 1..h pooled, zeros kept):")
         click.echo(format_table(horizon_metrics(result.predictions, **TGCN_PROTOCOL),
                                 model=MODEL_NAME, baselines=ROAD_BASELINES,
-                                interval_s=interval))
+                                interval_s=interval, unit=unit))
     click.echo(f"\nreport -> {files.metrics_json.parent} (metrics.json, predictions.csv, "
                f"report.html); {len(result.folds)} fold(s), {seconds:.1f} s")
 
 
-def _record(model_dir: Path, result: BacktestResult, roads: xr.Dataset, report: Path) -> None:
-    """Keep a summary of this backtest in the model's model.json."""
+def _record(model_dir: Path, result: BacktestResult, roads: xr.Dataset, dataset: Path,
+            report: Path) -> None:
+    """Keep a summary of this backtest in the model's model.json (``--record`` only)."""
     zero = result.scoring["zero_is_missing"]
     summary = {
         "at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "dataset": str(dataset.resolve()),
         "data_hash": data_hash(roads),
         "report": str(report.resolve()),
         "model_mode": result.mode,

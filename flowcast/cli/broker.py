@@ -13,9 +13,14 @@ from flowcast.transport.devbroker.jars import KAFKA_VERSION, cache_dir, jars_rea
 from flowcast.transport.devbroker.logs import LocalKafkaError
 from flowcast.transport.devbroker.process import LocalKafka
 
+# Both are handled here, not left to Python's KeyboardInterrupt: a process started in the
+# background by a script inherits SIGINT ignored, and Python then never raises it. The JVM runs
+# in a session of its own (the terminal's Ctrl-C does not reach it), so this process stops it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 class _Stop(Exception):
-    """SIGTERM arrived: leave the wait loop and stop the broker."""
+    """SIGINT or SIGTERM arrived: leave the wait and stop the broker."""
 
 
 @click.command("broker")
@@ -33,7 +38,7 @@ def broker(port: int | None, data_dir: str | None, heap: str) -> None:
     if not jars_ready():
         click.echo(f"fetching Kafka {KAFKA_VERSION}'s jars with Maven into "
                    f"{cache_dir()} (first run only, about 45 MB)...", err=True)
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
     try:
         try:
             kafka.start()
@@ -46,12 +51,15 @@ def broker(port: int | None, data_dir: str | None, heap: str) -> None:
         code = kafka.wait()
         raise click.ClickException(
             f"the Kafka broker exited by itself (status {code}); its log:\n{kafka.log_tail()}")
-    except (KeyboardInterrupt, _Stop):
+    except _Stop:
         click.echo("stopping the Kafka broker...", err=True)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stop
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the stop short
         kafka.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    click.echo("the Kafka broker stopped", err=True)
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:

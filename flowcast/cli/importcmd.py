@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import click
 
-from flowcast.formats.dataset import check_out_path, save_dataset
+from flowcast.city import ROAD_CLASSES
+from flowcast.cli.flags import Number
+from flowcast.errors import FlowcastUserError
+from flowcast.formats.city_write import city_json, save_city
+from flowcast.formats.dataset import CITY_FILE, check_out_path, save_dataset
+from flowcast.formats.dataset_city import (
+    FREE_FLOW_PERCENTILE,
+    FREE_FLOW_RANGE_KMH,
+    describe_city,
+    minimal_city,
+)
 from flowcast.ingest.csv.importer import format_summary, read_csv_dataset
 from flowcast.ingest.csv.options import UNIT_FACTORS, ImportOptions, Layout
 
@@ -49,28 +59,80 @@ from flowcast.ingest.csv.options import UNIT_FACTORS, ImportOptions, Layout
               help="Store exact zeros as missing (SZ-taxi's 0 means no taxi, no data).")
 @click.option("--adjacency", type=click.Path(path_type=Path, dir_okay=False),
               help="N x N matrix CSV (nonzero = edge i->j), no header or a header of ids.")
+@click.option("--title", metavar="TEXT",
+              help="What the data is, for people: the title of its backtest and replay "
+                   "reports (default: the CSV's name).")
+@click.option("--city-out", type=click.Path(path_type=Path), metavar="FILE",
+              help="Also make a minimal city for the data (one segment per sensor, links from "
+                   "--adjacency): written to FILE and kept as DATASET/city.geojson, which "
+                   "'flowcast replay' and 'flowcast run --city' need.")
+@click.option("--road-class", type=click.Choice(["auto", *ROAD_CLASSES]), default="auto",
+              show_default=True,
+              help="With --city-out: every segment's road class; auto picks it from the "
+                   "free-flow speed.")
+@click.option("--free-flow", metavar="KMH|auto", default="auto", show_default=True,
+              help="With --city-out: every segment's free-flow speed in km/h; auto takes the "
+                   f"{FREE_FLOW_PERCENTILE:g}th percentile of each sensor's speeds above 0.")
 def import_csv(csv_path: Path, out: Path, force: bool, layout: str, header: bool | None,
                time_column: str | None, time_format: str | None, sensor_column: str | None,
                value_column: str | None, variable: str | None, units: tuple[str, ...],
                start: str | None, interval: str | None, timezone: str, zero_is_missing: bool,
-               adjacency: Path | None) -> None:
+               adjacency: Path | None, title: str | None, city_out: Path | None,
+               road_class: str, free_flow: str) -> None:
     """Import a CSV of real detector data into a flowcast dataset.
 
     \b
     Examples:
-      flowcast import sz_speed.csv --adjacency sz_adj.csv --out data/sz
+      flowcast import sz_speed.csv --adjacency sz_adj.csv --zero-is-missing \\
+          --city-out data/sz-city.geojson --out data/sz
       flowcast import speeds.csv --start 2015-01-01T00:00 --interval 15min --out data/x
       flowcast import readings.csv --layout long --units percent --out data/y
     """
     check_out_path(out, force)
+    city_options = _city_options(city_out, force, road_class, free_flow)
     options = ImportOptions(
         layout=cast(Layout, layout), header=header, time_column=time_column,
         time_format=time_format, sensor_column=sensor_column, value_column=value_column,
         variable=variable, units=units, start=start, interval=interval, timezone=timezone,
-        zero_is_missing=zero_is_missing, adjacency=adjacency, progress=True)
+        zero_is_missing=zero_is_missing, adjacency=adjacency,
+        title=title.strip() if title and title.strip() else None, progress=True)
     began = time.perf_counter()
     result = read_csv_dataset(csv_path, options)
+    city = None
+    if city_out is not None:
+        roads = result.dataset.roads
+        assert roads is not None  # an import always makes road series
+        city = minimal_city(roads, name=csv_path.stem, **city_options)
+        result.dataset.city_geojson = city_json(city)
     save_dataset(result.dataset, out, overwrite=force)
+    if city is not None and city_out is not None:
+        save_city(city, city_out)
     click.echo(format_summary(result, out))
+    if city is not None:
+        click.echo(f"  city        {describe_city(city)} -> {city_out} and {out / CITY_FILE}")
     click.echo(f"  took        {time.perf_counter() - began:.1f} s")
+
+
+def _city_options(city_out: Path | None, force: bool, road_class: str,
+                  free_flow: str) -> dict[str, Any]:
+    """Check the city flags before the CSV is read; the keywords of :func:`minimal_city`."""
+    chosen = road_class != "auto" or free_flow.strip().lower() != "auto"
+    if city_out is None:
+        if chosen:
+            raise FlowcastUserError("--road-class and --free-flow describe the city that "
+                                    "--city-out FILE makes; add --city-out")
+        return {}
+    if city_out.is_dir():
+        raise FlowcastUserError(f"--city-out {city_out} is a directory; give a file name "
+                                "such as city.geojson")
+    if city_out.exists() and not force:
+        raise FlowcastUserError(f"{city_out} already exists; add --force to replace it, or "
+                                "choose another --city-out")
+    speed = None
+    if free_flow.strip().lower() != "auto":
+        low, high = FREE_FLOW_RANGE_KMH
+        speed = Number(low, high, expects=f"auto or a speed in km/h from {low:g} to "
+                                          f"{high:g}").check("--free-flow", free_flow)
+    return {"road_class": None if road_class == "auto" else road_class,
+            "free_flow_kmh": speed}
 

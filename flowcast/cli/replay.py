@@ -25,13 +25,18 @@ from flowcast.evaluation.metrics import horizon_metrics
 from flowcast.evaluation.prediction_rows import ROAD_BASELINES
 from flowcast.evaluation.replay import ReplayResult, replay_meta, replay_roads
 from flowcast.evaluation.replay_plan import ReplaySpan, replay_settings, span_between
-from flowcast.evaluation.report import write_report
+from flowcast.evaluation.report import check_report_dir, write_report
 from flowcast.evaluation.report_text import format_table
-from flowcast.evaluation.road_dataset import dataset_city
+from flowcast.evaluation.road_dataset import (
+    check_dataset_dir,
+    dataset_city,
+    dataset_title,
+    unit_label,
+)
 from flowcast.evaluation.summary import records
 from flowcast.formats.dataset import CITY_FILE, load_dataset
 from flowcast.ingest.dataset_source import road_series
-from flowcast.models.roads.artifact import record_backtest
+from flowcast.models.roads.artifact import read_model_json, record_backtest
 from flowcast.models.roads.forecaster import MODEL_NAME, RoadForecaster
 from flowcast.models.roads.training import data_hash
 
@@ -51,15 +56,19 @@ from flowcast.models.roads.training import data_hash
 @click.option("--config", "config", metavar="FILE", type=click.Path(path_type=Path),
               help="Settings file (default ./flowcast.toml when present).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Show a progress bar.")
+              help="Show a progress bar (on a terminal only).")
+@click.option("--record", is_flag=True,
+              help="Also keep this replay's scores in MODEL_DIR/model.json "
+                   "(metrics.backtests). Off by default: only the report is written.")
 def replay(dataset: Path, model_dir: str | None, report: str | None,
            test_fraction: float | None, start: str | None, until: str | None,
-           config: Path | None, progress: bool) -> None:
+           config: Path | None, progress: bool, record: bool) -> None:
     """Stream DATASET through the streaming engine in event time, as fast as it goes, and
     score the road conditions it published against the data.
 
     Writes DIR/metrics.json, DIR/predictions.csv and DIR/report.html (as 'flowcast backtest'),
     one series per road segment, and prints the metrics per horizon beside the baselines.
+    The model directory is only read, unless --record.
 
     \b
     Examples:
@@ -73,6 +82,10 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
         raise FlowcastUserError("say where to write the report: --report DIR")
     if test_fraction is not None and (start is not None or until is not None):
         raise FlowcastUserError("give either --test-fraction or --from/--until, not both")
+    # every path is checked before the dataset and the boosters are loaded (seconds to minutes)
+    read_model_json(model_dir)
+    check_dataset_dir(dataset, city=True)
+    check_report_dir(report)
     settings = load_settings(config)
     roads, city = _load(dataset)
     interval = int(roads.attrs["interval_s"])
@@ -95,8 +108,12 @@ def replay(dataset: Path, model_dir: str | None, report: str | None,
                f"origins {_iso(times, span.first_origin + 1)} .. "
                f"{_iso(times, span.last_origin + 1)}")
     result = replay_roads(roads, city, settings, holder, span, series, progress=progress)
-    table = _write(Path(report), result, roads, dataset, settings, timezone)
-    _record(Path(model_dir), result, roads, Path(report), table, times)
+    table = _write(Path(report), result, roads, dataset, settings, timezone, model_dir)
+    if record:
+        _record(Path(model_dir), result, roads, dataset, Path(report), table, times)
+    else:
+        click.echo(f"{model_dir} left as it was (add --record to keep these scores in its "
+                   "model.json)")
 
 
 def _load(path: Path) -> tuple[xr.Dataset, City]:
@@ -111,7 +128,8 @@ def _load(path: Path) -> tuple[xr.Dataset, City]:
     if data.city_geojson is None:
         raise FlowcastUserError(f"dataset {path} has no {CITY_FILE}; the engine needs the "
                                 f"city's sensors, segments and regions: copy the city file "
-                                f"to {path / CITY_FILE}")
+                                f"to {path / CITY_FILE}, or for imported data re-import it "
+                                "with --city-out FILE")
     city = dataset_city(data, path)
     assert city is not None  # the dataset has a city file
     return data.roads, city
@@ -149,22 +167,27 @@ def _iso(times: np.ndarray, column: int) -> str:
 
 
 def _write(report: Path, result: ReplayResult, roads: xr.Dataset, dataset: Path,
-           settings: Settings, timezone: str) -> pd.DataFrame:
+           settings: Settings, timezone: str, model_dir: str) -> pd.DataFrame:
     """Write the report, print the table and the stream figures; returns the table."""
     interval = int(roads.attrs["interval_s"])
     zero = result.zero_is_missing
     meta = {"dataset": str(dataset.resolve()), "data_hash": data_hash(roads),
             "target": "speed", "seconds": round(result.stats.seconds, 1),
-            "model_version": result.model_version,
+            "model": f"{model_dir} (version {result.model_version}) as served by the "
+                     "streaming engine",
+            "model_dir": model_dir, "model_version": result.model_version,
             **replay_meta(result, settings)}
-    files = write_report(report, result.predictions, title=f"Replay of {dataset.name}",
-                         meta=meta, timezone=timezone, interval_s=interval, model=MODEL_NAME,
-                         baselines=ROAD_BASELINES, zero_is_missing=zero)
+    unit = unit_label(roads, "speed")
+    files = write_report(report, result.predictions,
+                         title=f"Replay of {dataset_title(roads, dataset)}", meta=meta,
+                         timezone=timezone, interval_s=interval, model=MODEL_NAME,
+                         baselines=ROAD_BASELINES, zero_is_missing=zero, variable="speed",
+                         unit=unit)
     table = horizon_metrics(result.predictions, zero_is_missing=zero)
     scoring = "exact zeros not scored" if zero else "zeros scored as values"
     click.echo(f"per horizon, per segment ({scoring}):")
     click.echo(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES,
-                            interval_s=interval))
+                            interval_s=interval, unit=unit))
     s = result.stats
     click.echo(f"\nstreamed {s.readings:,} readings ({s.records:,} Arrow frames, {s.buckets:,} "
                f"buckets, {s.warmup_buckets:,} of them warm-up) through the engine in "
@@ -180,13 +203,14 @@ def _write(report: Path, result: ReplayResult, roads: xr.Dataset, dataset: Path,
     return table
 
 
-def _record(model_dir: Path, result: ReplayResult, roads: xr.Dataset, report: Path,
-            table: pd.DataFrame, times: np.ndarray) -> None:
+def _record(model_dir: Path, result: ReplayResult, roads: xr.Dataset, dataset: Path,
+            report: Path, table: pd.DataFrame, times: np.ndarray) -> None:
     """Keep a summary of this replay beside the backtests in the model's model.json, so the
-    streaming path's scores travel with the model."""
+    streaming path's scores travel with the model (``--record`` only)."""
     summary = {
         "kind": "replay",
         "at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "dataset": str(dataset.resolve()),
         "data_hash": data_hash(roads),
         "report": str(report.resolve()),
         "series": "segment",

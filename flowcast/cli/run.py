@@ -6,20 +6,23 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from flowcast.config import load_settings
-from flowcast.engine.loop import Engine
-from flowcast.engine.metrics import Metrics
-from flowcast.engine.model_holder import ModelHolder
+from flowcast.cli.bootstrap import check_listening
+from flowcast.cli.logs import setup_logging, verbose_option
+from flowcast.config import Settings, load_settings
 from flowcast.errors import FlowcastUserError
-from flowcast.formats.city_read import load_city
-from flowcast.serve.service import Service
-from flowcast.transport.kafka_client import make_consumer
-from flowcast.transport.readback import kafka_alerts_reader
-from flowcast.transport.sinks import KafkaSink, SinkError
+from flowcast.transport.kafka_client import bootstrap_of
+
+if TYPE_CHECKING:  # the engine, models and server load only once the flags are known good
+    from flowcast.engine.loop import Engine
+    from flowcast.engine.metrics import Labels
+
+TOP_REASONS = 3  # dead-letter reasons named in the status line; the rest are summed
 
 
 @click.command("run")
@@ -48,6 +51,7 @@ from flowcast.transport.sinks import KafkaSink, SinkError
 @click.option("--port", type=click.IntRange(0, 65535), metavar="P",
               help="Also serve the HTTP API, the guidance screen and the bureau page on this "
                    "port of http.host (0: any free port). Without it nothing is served.")
+@verbose_option
 def run(config_file: str | None, bootstrap: str | None, city_file: str,
         model_dir: str | None, group_id: str | None, instance_id: str | None,
         start_from: str | None,
@@ -60,11 +64,26 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     Outlives the broker: while Kafka cannot be reached it keeps its state, retries with
     backoff, and /readyz answers 503.
     """
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO)
     settings = load_settings(config_file, overrides={
         "kafka": {"bootstrap": bootstrap, "group_id": group_id, "instance_id": instance_id},
         "engine": {"start_from": start_from}, "http": {"port": port}})
+    bootstrap_of(settings.kafka.bootstrap)  # before anything slow: a malformed address
+    _run(settings, city_file, model_dir, status_every, port)
+
+
+def _run(settings: Settings, city_file: str, model_dir: str | None, status_every: float,
+         port: int | None) -> None:
+    """Build the engine (and the server with ``port``), run it until stopped, close."""
+    from flowcast.engine.loop import Engine
+    from flowcast.engine.metrics import Metrics
+    from flowcast.engine.model_holder import ModelHolder
+    from flowcast.formats.city_read import load_city
+    from flowcast.serve.service import Service
+    from flowcast.transport.kafka_client import make_consumer
+    from flowcast.transport.readback import kafka_alerts_reader
+    from flowcast.transport.sinks import KafkaSink, SinkError
+
     city = load_city(city_file)
     if city.n_sensors == 0 and city.n_spots == 0:
         raise FlowcastUserError(f"{city_file} has no sensors and no spots; nothing to run")
@@ -74,6 +93,9 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     models = (ModelHolder.roads(model_dir, bucket_s=settings.time.road_bucket_s, metrics=metrics,
                                 city=city)
               if model_dir else None)
+    # the local inputs are checked first; then, before any client (whose retries would take
+    # tens of seconds), an address where nothing listens is one line
+    check_listening(bootstrap_of(settings.kafka.bootstrap))
     consumer = make_consumer(settings.kafka, group_id=settings.kafka.group_id,
                              max_poll_records=settings.engine.poll_max_records,
                              fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
@@ -99,6 +121,9 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
         url = service.url
         click.echo(f"flowcast run: serving {url}/screen (guidance screen), {url}/bureau "
                    f"(bureau), {url}/api/conditions (API), {url}/metrics", err=True)
+        warning = token_warning(settings, port)
+        if warning is not None:
+            click.echo(warning, err=True)
     try:
         _run_with_status(engine, stop, status_every)
     finally:
@@ -113,6 +138,16 @@ def run(config_file: str | None, bootstrap: str | None, city_file: str,
     click.echo("flowcast run: stopped; offsets committed, left the group", err=True)
 
 
+def token_warning(settings: Settings, port: int | None) -> str | None:
+    """The warning line for serving HTTP on ``port`` (None: not serving) without
+    ``http.token``, when every Acknowledge is refused; None when there is nothing to say."""
+    if port is None or settings.http.token:
+        return None
+    return ("flowcast run: warning: http.token is empty, so the bureau page's Acknowledge is "
+            "refused (401); set a token as [http] token in flowcast.toml or in "
+            "FLOWCAST_HTTP_TOKEN")
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -122,25 +157,59 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _run_with_status(engine: Engine, stop: threading.Event, every: float) -> None:
+    """Run ``engine`` until ``stop``, echoing :func:`status_line` every ``every`` seconds."""
     last = time.monotonic()
-    last_readings = 0.0
+    last_readings = last_outputs = 0.0
 
     def report(e: Engine) -> bool:
-        nonlocal last, last_readings
+        nonlocal last, last_readings, last_outputs
         now = time.monotonic()
         if every > 0 and now - last >= every:
             readings = sum(e.metrics.counters("flowcast_readings_total").values())
-            dead = sum(e.metrics.counters("flowcast_deadletters_total").values())
-            lag = e.metrics.gauge("flowcast_consumer_lag_total") or 0
-            p99 = e.metrics.quantiles("flowcast_close_to_ack_seconds").get(0.99)
+            outputs = e.metrics.counter("flowcast_outputs_total")
             broker = ("" if e.link.connected else
                       f"; broker unreachable for {e.link.outage_s():.0f} s "
                       f"({e.link.last_error}), retrying")
-            click.echo(f"  {(readings - last_readings) / (now - last):,.0f} readings/s, "
-                       f"{len(e.workers)} partitions, lag {lag:,.0f}, dead letters {dead:,.0f}"
-                       + (f", close->ack p99 {p99 * 1000:.0f} ms" if p99 is not None else "")
-                       + broker, err=True)
-            last, last_readings = now, readings
+            click.echo(status_line(
+                readings_per_s=(readings - last_readings) / (now - last),
+                outputs_per_s=(outputs - last_outputs) / (now - last),
+                partitions=len(e.workers),
+                lag=e.metrics.gauge("flowcast_consumer_lag_total") or 0,
+                dead_letters=dead_letters_by_reason(
+                    e.metrics.counters("flowcast_deadletters_total")),
+                p99_s=e.metrics.quantiles("flowcast_close_to_ack_seconds").get(0.99),
+                broker=broker), err=True)
+            last, last_readings, last_outputs = now, readings, outputs
         return False
 
     engine.run(stop, until=report)
+
+
+def dead_letters_by_reason(counters: Mapping[Labels, float]) -> dict[str, float]:
+    """The ``flowcast_deadletters_total`` series (labelled ``reason`` and ``kind``) summed per
+    reason: dead letters (readings or records) since the start."""
+    totals: dict[str, float] = {}
+    for labels, value in counters.items():
+        reason = dict(labels).get("reason", "unknown")
+        totals[reason] = totals.get(reason, 0.0) + value
+    return totals
+
+
+def status_line(*, readings_per_s: float, outputs_per_s: float, partitions: int, lag: float,
+                dead_letters: Mapping[str, float], p99_s: float | None = None,
+                broker: str = "") -> str:
+    """One status line: readings taken and outputs published per second, partitions held,
+    consumer lag (records), dead letters since the start with the :data:`TOP_REASONS` largest
+    reasons, the close-to-acknowledgement p99 (``p99_s``, seconds) and the ``broker`` note."""
+    ranked = sorted(((n, r) for r, n in dead_letters.items() if n > 0),
+                    key=lambda item: (-item[0], item[1]))
+    reasons = [f"{reason} {n:,.0f}" for n, reason in ranked[:TOP_REASONS]]
+    others = sum(n for n, _ in ranked[TOP_REASONS:])
+    if others:
+        reasons.append(f"other reasons {others:,.0f}")
+    total = sum(n for n, _ in ranked)
+    return (f"  {readings_per_s:,.0f} readings/s, published {outputs_per_s:,.0f}/s, "
+            f"{partitions} partitions, lag {lag:,.0f}, dead letters {total:,.0f}"
+            + (f" ({', '.join(reasons)})" if reasons else "")
+            + (f", close->ack p99 {p99_s * 1000:.0f} ms" if p99_s is not None else "")
+            + broker)

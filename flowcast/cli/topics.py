@@ -7,6 +7,7 @@ from kafka import KafkaAdminClient
 
 from flowcast.cli.flags import Number, WholeNumber
 from flowcast.config import Settings, load_settings
+from flowcast.errors import FlowcastUserError
 from flowcast.transport.kafka_client import admin_client
 from flowcast.transport.topics import (
     TopicInfo,
@@ -47,12 +48,17 @@ def topics() -> None:
 @click.option("--deadletter-retention-hours", metavar="H", type=POSITIVE_NUMBER,
               help="Retention of the dead-letter topic (default: a month, or --retention-hours "
                    "if longer).")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when an existing topic differs from what was asked (partition count, "
+                   "cleanup policy) instead of only warning.")
 @_config_option
 @_timeout_option
 def create(bootstrap: str | None, partitions: int | None, retention_hours: float | None,
-           deadletter_retention_hours: float | None, config_file: str | None,
+           deadletter_retention_hours: float | None, strict: bool, config_file: str | None,
            timeout: float) -> None:
-    """Create the six flowcast topics; existing ones are reported and left unchanged."""
+    """Create the six flowcast topics; existing ones are reported and left unchanged, with a
+    warning for each one whose partition count or cleanup policy differs from what was asked
+    (with --strict, an error: exit 2)."""
     settings = load_settings(config_file, overrides={
         "kafka": {"bootstrap": bootstrap},
         "topics": {"partitions": partitions, "retention_hours": retention_hours},
@@ -67,6 +73,12 @@ def create(bootstrap: str | None, partitions: int | None, retention_hours: float
     made = sum(outcome.created for outcome in outcomes)
     click.echo(f"{made} created, {len(outcomes) - made} already existed "
                f"at {settings.kafka.bootstrap}")
+    differing = [outcome.spec.name for outcome in outcomes if outcome.differs]
+    if strict and differing:
+        raise FlowcastUserError(
+            f"{len(differing)} existing topic(s) differ from what was asked: "
+            f"{', '.join(differing)} (see the warnings above); fix them on the broker or ask "
+            "for what they are (--partitions, [topics] settings)")
 
 
 @topics.command("list", short_help="List flowcast's topics: partitions, cleanup, retention.")

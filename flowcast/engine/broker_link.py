@@ -44,9 +44,15 @@ class BrokerLink:
         self.failures = 0  # consecutive, in the current outage
         self.last_error = ""
         self._down_since = 0.0
-        metrics.describe("flowcast_broker_connected", "1 while the engine reaches Kafka, else 0")
-        metrics.describe("flowcast_broker_errors_total", "Broker calls that failed, by error")
-        metrics.describe("flowcast_broker_outage_seconds", "Length of each broker outage, seconds")
+        metrics.describe("flowcast_broker_connected",
+                         "Whether the engine reaches Kafka now: 1 connected, 0 cut off; "
+                         "unit: 1 or 0")
+        metrics.describe("flowcast_broker_errors_total",
+                         "Broker calls (poll, flush, commit, offset lookup) that failed, by "
+                         "error class; unit: calls")
+        metrics.describe("flowcast_broker_outage_seconds",
+                         "Length of each broker outage, from the first failed call to the next "
+                         "answer; unit: seconds")
         metrics.set("flowcast_broker_connected", 1)
 
     def failed(self, error: BaseException) -> float:

@@ -177,10 +177,11 @@ class Engine:
 
     def _start_offsets(self, tp: TopicPartition, since_ms: int) -> tuple[int, int]:
         """(first offset to read, first offset to publish for) of a newly assigned partition."""
-        found = self.consumer.offsets_for_times({tp: max(since_ms, 0)}).get(tp)
-        end = int(self.consumer.end_offsets([tp])[tp])
+        wait = {"timeout_ms": PROBE_TIMEOUT_MS}  # a broker gone mid-assignment: retried later
+        found = self.consumer.offsets_for_times({tp: max(since_ms, 0)}, **wait).get(tp)
+        end = int(self.consumer.end_offsets([tp], **wait)[tp])
         start = int(found.offset) if found is not None else end
-        committed = _offset(self.consumer.committed(tp))
+        committed = _offset(self.consumer.committed(tp, **wait))
         if committed is not None:
             return min(start, committed), committed
         if self.settings.engine.start_from == "latest":
@@ -237,19 +238,21 @@ class Engine:
                 self.checkpoint.collect(self.workers[tp].idle(now, idle_ms))
 
     def _caught_up(self, tp: TopicPartition) -> bool:
-        """Whether ``tp`` has nothing left to read: its position is at the high watermark of
-        the last fetch. Only then may a silent partition's watermark run on with the clock: a
-        partition that is merely behind (a backlog, a slow poll, a restart) must not close
-        buckets whose readings are still in the log, or the outputs would depend on timing."""
+        """Whether ``tp`` has nothing left to read: its worker's position is at the log end
+        (the high watermark of the last fetch, or the last probe's if fresher). Only then may
+        a silent partition's watermark run on with the clock: a partition that is merely behind
+        (a backlog, a slow poll, a restart) must not close buckets whose readings are still in
+        the log, or the outputs would depend on timing. Never blocks: the worker's position is
+        the engine's own (the client's ``position`` may wait on the broker for an offset)."""
+        position = self.workers[tp].position
         try:
             highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                return False
-            # the probe's end is fresher than a fetch's high watermark after a pause or outage
-            end = max(highwater, self._log_ends.get(tp, -1))
-            return self.consumer.position(tp) >= end
         except (AssertionError, KafkaError):  # no longer assigned: a rebalance is under way
             return False
+        if highwater is None or position is None:
+            return False
+        # the probe's end is fresher than a fetch's high watermark after a pause or outage
+        return position >= max(highwater, self._log_ends.get(tp, -1))
 
     def run(self, stop: threading.Event | None = None,
             until: Callable[[Engine], bool] | None = None) -> None:
@@ -311,14 +314,34 @@ class Engine:
         self.metrics.set("flowcast_consumer_lag_total", total)
 
     def _describe_metrics(self) -> None:
+        """The ``# HELP`` of the loop's families and of those its workers and checkpoint
+        write for it (the components that can run alone describe their own)."""
         m = self.metrics
-        m.describe("flowcast_readings_total", "Valid readings decoded, by kind")
-        m.describe("flowcast_deadletters_total", "Readings or records refused, by reason")
-        m.describe("flowcast_buckets_closed_total", "Event-time buckets closed, by kind")
-        m.describe("flowcast_late_corrections_total", "Late readings that corrected history")
-        m.describe("flowcast_outputs_total", "Records published (outputs and dead letters)")
-        m.describe("flowcast_close_to_ack_seconds", "Bucket close to outputs acknowledged")
-        m.describe("flowcast_consumer_lag_total", "Records behind the log end, all partitions")
+        m.describe("flowcast_readings_total",
+                   "Readings decoded from the input records, by kind (road, spot); "
+                   "unit: readings")
+        m.describe("flowcast_deadletters_total",
+                   "Readings (or undecodable records) refused as dead letters, by kind and "
+                   "reason; unit: readings")
+        m.describe("flowcast_buckets_closed_total",
+                   "Event-time buckets closed, by kind (road, spot); unit: buckets")
+        m.describe("flowcast_late_corrections_total",
+                   "Late readings that corrected an already closed bucket, by kind; "
+                   "unit: readings")
+        m.describe("flowcast_outputs_total",
+                   "Output records (messages and dead letters) acknowledged by every sink; "
+                   "unit: records")
+        m.describe("flowcast_close_to_ack_seconds",
+                   "Time from a bucket's close to its outputs acknowledged by every sink; "
+                   "unit: seconds")
+        m.describe("flowcast_consumer_lag",
+                   "Records between the engine's position and the log end, by topic and "
+                   "partition; unit: records")
+        m.describe("flowcast_consumer_lag_total",
+                   "Records between the engine's positions and the log ends, summed over "
+                   "every assigned partition; unit: records")
+        m.describe("flowcast_assigned_partitions",
+                   "Input partitions assigned to this engine now; unit: partitions")
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -3,9 +3,11 @@
 One :class:`Metrics` per engine, each with its own :class:`~prometheus_client.CollectorRegistry`
 (two engines in one process, as in tests, never share a series). A metric is created on its
 first use, with the label names of that use; names follow Prometheus conventions
-(``flowcast_*_total`` for counters, base units: seconds). Latencies are also kept in a window
-of recent samples for :meth:`Metrics.quantiles` (the CLI's status line, the benchmarks).
-Thread-safe: the HTTP server reads while the engine writes.
+(``flowcast_*_total`` for counters, base units: seconds). Every family has a ``# HELP`` text
+with its unit, set by :meth:`Metrics.describe` in the module that owns the family, before its
+first use; ``tests/engine/test_metrics.py`` fails on a family used without one. Latencies are
+also kept in a window of recent samples for :meth:`Metrics.quantiles` (the CLI's status line,
+the benchmarks). Thread-safe: the HTTP server reads while the engine writes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Metrics:
         self._help: dict[str, str] = {}
 
     def describe(self, name: str, text: str) -> None:
-        """Set the ``# HELP`` text of a metric (before its first use)."""
+        """Set the ``# HELP`` text of a metric (before its first use): what it counts or
+        measures, its labels, and its unit."""
         self._help[name] = text
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:

@@ -72,9 +72,14 @@ class ModelHolder(Generic[M]):
         self._refused: str | None = None  # version last refused, so it is not retried
         self._checked = time.monotonic()
         label = kind.label[0].upper() + kind.label[1:]
-        self.metrics.describe(f"{kind.metric}_loads_total", f"{label}s loaded")
+        self.metrics.describe(f"{kind.metric}_loads_total",
+                              f"{label} versions loaded into service; unit: loads")
         self.metrics.describe(f"{kind.metric}_load_failures_total",
-                              f"{label} versions refused (the previous one kept serving)")
+                              f"{label} versions refused (the previous one kept serving); "
+                              "unit: versions")
+        self.metrics.describe(f"{kind.metric}_info",
+                              f"{label} version, by label: 1 for the one in service, 0 for "
+                              "one it replaced; unit: 1 or 0")
         if required:
             self._load()
         elif not (self.path / MODEL_FILE).is_file():

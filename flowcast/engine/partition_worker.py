@@ -56,6 +56,9 @@ class PartitionWorker:
         self.city = city
         self.settings = settings
         self.metrics = metrics
+        metrics.describe(f"flowcast_{self.kind}_cycle_seconds",
+                         f"Time one {self.kind} forecast cycle takes, from a closed bucket to "
+                         "its output messages; unit: seconds")
         self.watermark = Watermark(settings.time.allowed_lateness_s * 1000)
         self.replay_until = 0
         self.position: int | None = None  # next offset to process

@@ -69,6 +69,10 @@ class RoadCycle:
         self.level_settings = settings.levels
         # the LightGBM model (through its holder, which reloads new versions), if any
         self.models = models
+        if models is not None:
+            models.metrics.describe("flowcast_model_failures_total",
+                                    "Road forecast cycles whose model raised, served from the "
+                                    "baseline instead; unit: cycles")
         self.model_threads = settings.engine.model_threads
         self.timezone = city.timezone
         self.static = static_table(city, sensors)

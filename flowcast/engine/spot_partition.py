@@ -33,6 +33,12 @@ class SpotPartition(PartitionWorker):
                  models: SpotModelHolder | None = None,
                  alerts_reader: AlertsReader | None = None) -> None:
         super().__init__(topic, partition, city, settings, metrics)
+        metrics.describe("flowcast_alerts_total",
+                         "Saturation alert messages (CAP Alert, Update, Cancel) published; "
+                         "unit: messages")
+        metrics.describe("flowcast_alert_readback_failures_total",
+                         "Times the alerts topic could not be read back on going live (the "
+                         "replayed alert state was kept); unit: attempts")
         self.output_topic = settings.topics.spot_forecasts
         self.alerts_reader = alerts_reader
         owner = key_partition([str(s) for s in city.spot_ids.tolist()], n_partitions)

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.folds import Fold, plan_folds
@@ -45,6 +44,7 @@ from flowcast.models.roads.training import (
     road_history,
     train_road_model,
 )
+from flowcast.progress import progress_bar
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -125,7 +125,7 @@ def backtest_roads(roads: xr.Dataset, setup: BacktestSetup, *, test_fraction: fl
                       min_train=spec.min_history + max(config.horizons) + 8)
     last_target = history.n_buckets - (2 if protocol == "tgcn" else 1)
     frames, infos = [], []
-    for fold in tqdm(plan, desc="backtest folds", unit="fold", disable=not progress):
+    for fold in progress_bar(plan, enabled=progress, desc="backtest folds", unit="fold"):
         model, rows = _fold_model(history, setup, fold, progress)
         frames.append(_fold_rows(grid, history, model, fold, config.horizons, last_target))
         infos.append(_info(fold, grid, model, rows, setup))

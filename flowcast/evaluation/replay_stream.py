@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from tqdm.auto import tqdm
 
 from flowcast.city import City
 from flowcast.config import Settings
@@ -24,6 +23,7 @@ from flowcast.ingest.dataset_source import (
     records_per_partition,
 )
 from flowcast.ingest.wire.codec import ARROW_HEADERS
+from flowcast.progress import progress_bar
 from flowcast.transport.bus.broker import Bus
 from flowcast.transport.bus.consumer import BusConsumer
 
@@ -112,8 +112,8 @@ def stream_through_engine(series: RoadSeries, city: City, settings: Settings,
     engine.subscribe()
     stats = ReplayStats(warmup_buckets=span.first_origin - start)
     began = time.perf_counter()
-    bar = tqdm(total=stop - start, unit="bucket", desc="replay", disable=not progress,
-               dynamic_ncols=True, mininterval=0.5)
+    bar = progress_bar(total=stop - start, enabled=progress, unit="bucket", desc="replay",
+                       mininterval=0.5)
     with bar:
         for column in range(start, stop):
             frames = bucket_frames(series, column, city)

@@ -21,13 +21,8 @@ from flowcast.errors import FlowcastUserError
 from flowcast.evaluation.metrics import BASELINE_MODELS
 from flowcast.evaluation.predictions import validate_predictions
 from flowcast.evaluation.report_html import Plots, render
-from flowcast.evaluation.report_plots import (
-    error_by_horizon,
-    error_by_time,
-    series_forecast,
-    worst_series_bars,
-)
-from flowcast.evaluation.report_text import fmt, horizon_label
+from flowcast.evaluation.report_plots import error_by_horizon, error_by_time, worst_series_bars
+from flowcast.evaluation.report_series import series_panels
 from flowcast.evaluation.summary import Evaluation, evaluate, metrics_json
 
 METRICS_FILE = "metrics.json"
@@ -50,21 +45,25 @@ def write_report(out_dir: str | os.PathLike[str], predictions: pd.DataFrame, *, 
                  model: str | None = None, baselines: Sequence[str] = BASELINE_MODELS,
                  mape_floor: float = 1.0, zero_is_missing: bool = False,
                  plot_horizon: int | None = None, n_worst: int = 10,
-                 n_series_plots: int = 3) -> ReportFiles:
+                 n_series_plots: int = 3, variable: str | None = None,
+                 unit: str | None = None) -> ReportFiles:
     """Score ``predictions`` and write the report directory ``out_dir`` (created if needed).
 
     ``meta`` (dataset, model version, data hash, ...) goes verbatim into metrics.json and the
-    page; ``timezone`` (IANA) is for time-of-day; ``interval_s`` is the bucket length in
-    seconds. ``model`` is the model under test (default: the only non-baseline model).
-    ``plot_horizon`` (steps; default the longest) is the horizon of the series plots: the
-    ``n_series_plots`` worst series and one typical (median MAE). Each file is written to a
-    temporary name and renamed into place. Returns the three paths.
+    page (nested settings flattened to ``section.key`` rows there); ``timezone`` (IANA) is for
+    time-of-day; ``interval_s`` is the bucket length in seconds. ``model`` is the model under
+    test (default: the only non-baseline model). ``plot_horizon`` (steps; default the longest)
+    is the horizon of the series plots: the ``n_series_plots`` worst series and one typical
+    (median MAE). ``variable`` and ``unit`` (``"speed"``, ``"km/h"``) label every table and
+    axis. Each file is written to a temporary name and renamed into place. Returns the three
+    paths.
     """
     if not isinstance(meta, dict):
         raise FlowcastUserError(f"meta must be a dict, not {type(meta).__name__}")
-    out = _check_dir(out_dir)
+    out = check_report_dir(out_dir)
     ev = evaluate(predictions, timezone=timezone, interval_s=interval_s, model=model,
-                  baselines=baselines, mape_floor=mape_floor, zero_is_missing=zero_is_missing)
+                  baselines=baselines, mape_floor=mape_floor, zero_is_missing=zero_is_missing,
+                  variable=variable, unit=unit)
     doc = {"title": title, **metrics_json(ev, meta, n_worst=n_worst)}
     page = render(ev, doc, title=title, n_worst=n_worst,
                   plots=build_plots(ev, plot_horizon, n_worst, n_series_plots))
@@ -101,7 +100,9 @@ def _csv_ready(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _check_dir(out_dir: str | os.PathLike[str]) -> Path:
+def check_report_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """``out_dir`` as a path, refused (a :class:`FlowcastUserError`) when it exists and is not
+    a directory; commands call it before any work, :func:`write_report` again."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FlowcastUserError(f"{out} exists and is not a directory; choose another --report")
@@ -124,17 +125,17 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
 def build_plots(ev: Evaluation, plot_horizon: int | None = None, n_worst: int = 10,
                 n_series_plots: int = 3) -> Plots:
     """Every plot of the report: error by horizon, by time of day, worst series, and the
-    forecast against the truth for the worst and one typical series at ``plot_horizon``."""
+    forecast against the truth for the worst and one typical series at ``plot_horizon``
+    (:mod:`flowcast.evaluation.report_series`)."""
     horizon = _plot_horizon(ev, plot_horizon)
     reference = _reference(ev, horizon)
     ref_mae = None if reference is None else ev.series_metrics(reference)["mae"]
     by = "weekday" if ev.time_of_day.index.names[1] == "weekday" else "hour"
     return Plots(
-        by_horizon=error_by_horizon(ev.per_horizon, ev.focus, ev.interval_s),
-        by_time=error_by_time(ev.time_of_day, ev.focus, by),
-        worst=worst_series_bars(ev.worst.head(n_worst), ev.focus, ref_mae, reference),
-        series=[_series_plot(ev, s, role, horizon, reference)
-                for s, role in _chosen_series(ev.worst, n_series_plots)],
+        by_horizon=error_by_horizon(ev.per_horizon, ev.focus, ev.interval_s, ev.unit),
+        by_time=error_by_time(ev.time_of_day, ev.focus, by, ev.unit),
+        worst=worst_series_bars(ev.worst.head(n_worst), ev.focus, ref_mae, reference, ev.unit),
+        series=series_panels(ev, horizon, reference, n_series_plots),
         horizon=horizon, reference=reference, reference_mae=ref_mae,
     )
 
@@ -157,35 +158,3 @@ def _reference(ev: Evaluation, horizon: int) -> str | None:
     preferred = others[others.index.isin(list(ev.baselines))]
     others = preferred if not preferred.empty else others
     return None if others.empty else str(others["rmse"].idxmin())
-
-
-def _chosen_series(worst: pd.DataFrame, n: int) -> list[tuple[str, str]]:
-    """(series, role): the ``n`` worst series by MAE, then the median one if not among them."""
-    scored = [str(s) for s in worst.index[(worst["n"] > 0).to_numpy()]]
-    chosen = [(s, f"worst #{i + 1}") for i, s in enumerate(scored[:n])]
-    if scored and scored[len(scored) // 2] not in scored[:n]:
-        chosen.append((scored[len(scored) // 2], "typical: median MAE"))
-    return chosen
-
-
-def _series_rows(ev: Evaluation, model: str, series: str, horizon: int) -> pd.DataFrame:
-    df = ev.predictions
-    rows = df[(df["model"] == model) & (df["series"] == series)
-              & (df["horizon_steps"] == horizon)].sort_values("target_time")
-    rows = rows.assign(t=rows["target_time"].dt.tz_convert(ev.timezone).dt.tz_localize(None))
-    if ev.zero_is_missing:
-        rows = rows.assign(y_true=rows["y_true"].where(rows["y_true"] != 0))
-    return rows
-
-
-def _series_plot(ev: Evaluation, series: str, role: str, horizon: int,
-                 reference: str | None) -> tuple[str, str]:
-    rows = _series_rows(ev, ev.focus, series, horizon)
-    mae = ev.worst.at[series, "mae"]
-    caption = (f"{series} ({role}): {ev.focus} {horizon_label(horizon, ev.interval_s)} ahead; "
-               f"MAE over all horizons {fmt(mae)}; local time ({ev.timezone})")
-    uri = series_forecast(
-        rows, None if reference is None else _series_rows(ev, reference, series, horizon),
-        title=f"{series}, {horizon_label(horizon, ev.interval_s)} ahead", focus=ev.focus,
-        baseline_name=reference)
-    return caption, uri

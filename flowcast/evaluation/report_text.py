@@ -59,6 +59,17 @@ def fmt(value: float, kind: str = "num") -> str:
     return f"{value:.{decimals}f}"
 
 
+def with_unit(heading: str, kind: str, unit: str | None) -> str:
+    """A column heading with its unit: ``MAE (km/h)`` for a value in the variable's ``unit``
+    (kind ``num``), ``MAPE (%)`` for a fraction shown as a percentage (kind ``pct``); counts
+    (kind ``int``) and a value without a known unit as they are."""
+    if kind == "pct":
+        return f"{heading} (%)"
+    if kind == "num" and unit:
+        return f"{heading} ({unit})"
+    return heading
+
+
 def best_marks(table: pd.DataFrame) -> pd.DataFrame:
     """Booleans shaped like ``table`` (a horizon_metrics table): True where a value is the best
     at its horizon (lowest MAE/RMSE/MAPE/WAPE, smallest |bias|; ties all marked)."""
@@ -123,13 +134,14 @@ def _change(reduction: float) -> str:
 
 def format_table(table: pd.DataFrame, *, model: str | None = None,
                  baselines: Sequence[str] = BASELINE_MODELS,
-                 interval_s: int | None = None) -> str:
+                 interval_s: int | None = None, unit: str | None = None) -> str:
     """The terminal table of a :func:`~flowcast.evaluation.metrics.horizon_metrics` table.
 
     One row per horizon x model (the model under test first), aligned columns, ``*`` on the best
     value at each horizon, then the verdict against the baselines. ``model`` defaults to
     :func:`~flowcast.evaluation.metrics.pick_model`'s choice; interval columns appear only when some
-    model has intervals; ``interval_s`` turns horizons into durations.
+    model has intervals; ``interval_s`` turns horizons into durations; ``unit`` (``km/h``) is
+    named under the table.
     """
     model = pick_model(table.index.get_level_values("model"), model, baselines)
     columns = [c for c in TABLE_COLUMNS
@@ -154,6 +166,9 @@ def format_table(table: pd.DataFrame, *, model: str | None = None,
     rule = "-" * len(line(header))
     improvement = None if model is None else improvement_over_baselines(
         table, model, baselines)
+    in_unit = [heading for _, heading, kind in columns if kind == "num"]
+    in_pct = [heading for _, heading, kind in columns if kind == "pct"]
+    units = f"; {', '.join(in_unit)} in {unit}; {', '.join(in_pct)} in %" if unit else ""
     return "\n".join([line(header), rule, *(line(c) for c in body), rule,
-                      f"{BEST_MARK} best at that horizon (|bias| for bias)",
+                      f"{BEST_MARK} best at that horizon (|bias| for bias){units}",
                       *verdict_lines(improvement, model, interval_s)])

@@ -42,6 +42,8 @@ class Evaluation:
     improvement: pd.DataFrame | None  # None when ``model`` is None
     time_of_day: pd.DataFrame  # by local hour, or by weekday for daily (or coarser) buckets
     worst: pd.DataFrame  # the focus model's series by MAE, all of them, worst first
+    variable: str | None = None  # what is forecast ("speed"), for labels
+    unit: str | None = None  # its unit ("km/h"): of MAE, RMSE, bias, width and the truths
 
     def series_metrics(self, model: str, horizon_steps: int | None = None) -> pd.DataFrame:
         """Per-series metrics of ``model`` (all horizons pooled unless ``horizon_steps`` picks
@@ -71,11 +73,13 @@ def pick_model(models: Sequence[str], model: str | None,
 
 def evaluate(predictions: pd.DataFrame, *, timezone: str = "UTC", interval_s: int | None = None,
              model: str | None = None, baselines: Sequence[str] = BASELINE_MODELS,
-             mape_floor: float = 1.0, zero_is_missing: bool = False) -> Evaluation:
+             mape_floor: float = 1.0, zero_is_missing: bool = False,
+             variable: str | None = None, unit: str | None = None) -> Evaluation:
     """Validate a predictions table once and compute every table a backtest reports.
 
     ``interval_s`` is the bucket length in seconds (for horizon labels, and to score daily data
-    by weekday rather than hour); ``model`` defaults to :func:`pick_model`'s choice.
+    by weekday rather than hour); ``model`` defaults to :func:`pick_model`'s choice;
+    ``variable`` and ``unit`` (``"speed"``, ``"km/h"``) label the tables and plots.
     """
     df = validate_predictions(predictions)
     if df.empty:
@@ -98,6 +102,7 @@ def evaluate(predictions: pd.DataFrame, *, timezone: str = "UTC", interval_s: in
                      else improvement_over_baselines(per_horizon, model, baselines)),
         time_of_day=time_of_day_table(df, timezone, by=by, horizon_steps=None, **opts),
         worst=series_table(df, focus, None, horizon_steps=None, **opts),
+        variable=variable, unit=unit,
     )
 
 
@@ -144,6 +149,8 @@ def metrics_json(evaluation: Evaluation, meta: dict[str, Any] | None = None,
         "rows": len(df),
         "series": int(df["series"].nunique()),
         "interval_s": ev.interval_s,
+        "variable": ev.variable,
+        "unit": ev.unit,
         "horizons_steps": horizons,
         "horizons_s": None if ev.interval_s is None else [h * ev.interval_s for h in horizons],
         "models": sorted(df["model"].unique()),

@@ -4,7 +4,8 @@
 baseline, trains the intra-day spot model when the dataset has enough scenic-spot history, and
 writes the model directory (``model.json`` with the training facts and the validation table).
 It lives in ``evaluation/`` because the validation table needs the backtest's baselines and
-metrics; it knows no command line: progress goes to a ``say`` callback (lines) and tqdm bars.
+metrics; it knows no command line: progress goes to a ``say`` callback (lines) and the
+progress bars of :func:`flowcast.progress.progress_bar` (drawn on a terminal only).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from flowcast.evaluation.road_dataset import (
     dataset_city,
     iso_bucket,
     load_roads,
+    unit_label,
 )
 from flowcast.evaluation.summary import records
 from flowcast.formats.dataset import FlowDataset, load_dataset
@@ -90,7 +92,7 @@ def train_dataset(run: TrainRun, settings: Settings | None = None, *,
     """Train and write the model directory of ``run`` (see the module docstring). ``settings``
     give the engine's spot horizons (default :func:`~flowcast.config.load_settings`, read only
     when a spot model is trained); ``say`` receives the lines to show (the validation tables
-    and what was written); ``progress`` shows tqdm bars. Raises :class:`FlowcastUserError`
+    and what was written); ``progress`` shows progress bars. Raises :class:`FlowcastUserError`
     naming the fix for anything the data or the options do not allow, before writing."""
     if run.target not in VARIABLES:
         raise FlowcastUserError(f"--target must be one of {', '.join(VARIABLES)}, got "
@@ -121,7 +123,8 @@ def train_dataset(run: TrainRun, settings: Settings | None = None, *,
         result.validation, steps))
     say(f"validation tail (last {config.validation_fraction:.0%} of the training times, "
         f"never used to fit the boosters it scores):")
-    say(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES, interval_s=interval))
+    say(format_table(table, model=MODEL_NAME, baselines=ROAD_BASELINES, interval_s=interval,
+                     unit=unit_label(roads, run.target)))
     spot_model = _spot_model(run, data, settings, say, progress)
     training = _training_doc(run.dataset, roads, result, seconds)
     training["history"] = history_note(run.raw_history)

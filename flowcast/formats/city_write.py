@@ -101,10 +101,16 @@ def _screen_features(city: City) -> Iterable[dict[str, Any]]:
         }
 
 
+def city_json(city: City) -> str:
+    """The registry as the text of a city file (compact GeoJSON), as :func:`save_city` writes
+    it; a dataset keeps this text as its ``city.geojson``."""
+    return json.dumps(city_to_geojson(city), separators=(",", ":"))
+
+
 def save_city(city: City, path: str | Path) -> None:
     """Write the registry as GeoJSON (atomically: a temporary file renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(city_to_geojson(city), separators=(",", ":")), encoding="utf-8")
+    tmp.write_text(city_json(city), encoding="utf-8")
     tmp.replace(path)

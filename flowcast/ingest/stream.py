@@ -7,6 +7,11 @@ region (roads) or spot id (spots); Arrow sends one frame per interval and region
 spot (spots), with the same keys, so a sensor's or a spot's readings always share a
 partition. A stop request (SIGINT/SIGTERM in the main thread, or the ``stop`` event) lets the
 interval being sent finish, flushes, and returns the statistics.
+
+Into Kafka a record is never sent before its timestamp has passed on the wall clock: a broker
+refuses records stamped far ahead of its own clock (Kafka 4: more than an hour), and
+``flowcast run`` dead-letters readings from the future. A stream faster than real time (or
+unpaced) that reaches the wall clock goes on in real time from there.
 """
 
 from __future__ import annotations
@@ -22,8 +27,6 @@ from datetime import datetime
 from types import FrameType
 from typing import Protocol
 
-from tqdm import tqdm
-
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
@@ -37,8 +40,9 @@ from flowcast.ingest.wire.codec import (
     road_keys,
     spot_keys,
 )
+from flowcast.progress import progress_bar
 from flowcast.transport.kafka_client import admin_client
-from flowcast.transport.sinks import KafkaSink, RecordSink
+from flowcast.transport.sinks import KafkaSink, RecordSink, SinkError
 
 FORMATS = ("json", "arrow")
 _FLUSH_EVERY_S = 5.0  # unpaced: surface delivery failures at least this often
@@ -58,10 +62,14 @@ class SimulatorLike(Protocol):
 
 
 class Clock(Protocol):
-    """Time for pacing: a monotonic reading in seconds, and a sleep."""
+    """Time for pacing: a monotonic reading in seconds, the wall clock, and a sleep."""
 
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin."""
+        ...
+
+    def time(self) -> float:
+        """The wall clock: seconds since the Unix epoch."""
         ...
 
     def sleep(self, seconds: float) -> None:
@@ -78,6 +86,10 @@ class RealClock:
     def monotonic(self) -> float:
         """``time.monotonic()``."""
         return time.monotonic()
+
+    def time(self) -> float:
+        """``time.time()``."""
+        return time.time()
 
     def sleep(self, seconds: float) -> None:
         """Wait on the stop event for up to ``seconds``."""
@@ -109,21 +121,27 @@ class StreamStats:
 
 def stream_to_kafka(sim: SimulatorLike, bootstrap: str, until: datetime | None, speedup: float,
                     fmt: str, settings: Settings) -> StreamStats:
-    """Stream ``sim`` into the Kafka cluster at ``bootstrap``; see :func:`stream_simulation`.
-    Raises :class:`~flowcast.transport.sinks.SinkError` if records were not delivered."""
+    """Stream ``sim`` into the Kafka cluster at ``bootstrap``, never ahead of the wall clock;
+    see :func:`stream_simulation`. Records the cluster did not take end the stream with a
+    one-line :class:`FlowcastUserError` (how many, the first cause)."""
     _check(speedup, fmt)
     _require_topics(bootstrap, [settings.topics.road_readings, settings.topics.spot_readings])
     sink = KafkaSink.connect(bootstrap, client_id=settings.kafka.client_id)
     try:
-        return stream_simulation(sim, sink, until, speedup, fmt, settings)
-    finally:
-        sink.close()
+        try:
+            return stream_simulation(sim, sink, until, speedup, fmt, settings, never_ahead=True)
+        finally:
+            sink.close()
+    except SinkError as err:
+        why = " ".join(str(err).split())  # a broker's message may span lines
+        raise FlowcastUserError(f"the stream into Kafka at {bootstrap} stopped: {why}"
+                                ) from None
 
 
 def stream_simulation(sim: SimulatorLike, sink: RecordSink, until: datetime | None,
                       speedup: float, fmt: str, settings: Settings, *,
                       clock: Clock | None = None, stop: threading.Event | None = None,
-                      progress: bool | None = None) -> StreamStats:
+                      progress: bool | None = None, never_ahead: bool = False) -> StreamStats:
     """Send the simulator's intervals, in event-time order, to the reading topics of
     ``settings``, until ``until`` (None: until stopped).
 
@@ -131,7 +149,10 @@ def stream_simulation(sim: SimulatorLike, sink: RecordSink, until: datetime | No
     time after the simulator's start is sent ``d / speedup`` seconds after the call began.
     ``fmt``: ``json`` or ``arrow``. ``clock`` defaults to the real clock; ``stop`` ends the
     stream after the current interval (SIGINT/SIGTERM set it when called in the main
-    thread). ``progress``: show a progress bar (default: when unpaced with an ``until``).
+    thread). ``progress``: show a progress bar on a terminal (default: when unpaced with an
+    ``until``). ``never_ahead``: send no interval before its end has passed on
+    ``clock.time()`` (for a broker, whose clock is the wall clock); pacing that would run
+    ahead of it waits instead, so the stream goes on in real time from there.
     """
     _check(speedup, fmt)
     stop = stop or threading.Event()
@@ -141,15 +162,17 @@ def stream_simulation(sim: SimulatorLike, sink: RecordSink, until: datetime | No
     stats = StreamStats()
     origin_event_ms, origin_wall = sim.now_ms, clock.monotonic()
     last_flush = origin_wall
-    bar = tqdm(total=_interval_count(sim, until), unit="interval", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=_interval_count(sim, until), unit="interval", enabled=progress)
     with _stop_on_signals(stop), bar:
         for ts_ms, road, spots in sim.batches(until):
+            wait = 0.0
             if speedup > 0:
                 wait = (origin_wall + (ts_ms - origin_event_ms) / 1000.0 / speedup
                         - clock.monotonic())
-                if wait > 0:
-                    clock.sleep(wait)
+            if never_ahead:
+                wait = max(wait, ts_ms / 1000.0 - clock.time())
+            if wait > 0:
+                clock.sleep(wait)
             if stop.is_set():
                 break
             _send_interval(sink, sim.city, ts_ms, road, spots, fmt, settings, stats)

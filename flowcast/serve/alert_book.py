@@ -5,13 +5,20 @@ An **episode** is every CAP message of one spot from its Alert on (Alert -> Upda
 or replaced by a new Alert whose predecessor's Cancel was lost) for ``cancelled_keep_s``
 seconds, and finds an episode by any of its messages' identifiers. Not thread-safe: the live
 view (:class:`flowcast.serve.view.LiveView`) serialises every call under its lock.
+
+Besides the CAP fields, an episode as the API shows it carries its times as epoch ms
+(``sent_at``, ``onset_at``, ``expires_at``; ``sent_at`` on each history line), ``figures``:
+the saturation its latest message was sent with (``saturation_now``, ``saturation_peak``,
+``peak_at``, ``threshold``), and ``current``: the spot's figures now, from the spot board,
+so a reader sees both the figures an alert was sent with and today's.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +45,12 @@ class AlertEpisode:
         """Every identifier the episode answers to: its root and each message's."""
         return {self.root} | {str(m["identifier"]) for m in self.messages}
 
-    def to_dict(self, spot_name: str) -> dict[str, Any]:
-        """The episode as the API shows it: a summary of the latest message, every message,
-        and the acknowledgements (``acknowledged``: the latest message was acknowledged)."""
+    def to_dict(self, spot_name: str, current: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """The episode as the API shows it: a summary of the latest message with its times in
+        epoch ms and the ``figures`` it was sent with, the spot's ``current`` figures (as
+        given), every message, and the acknowledgements (``acknowledged``: the latest message
+        was acknowledged)."""
         latest = self.latest
         info = latest.get("info", {})
         params = message_parameters(latest)
@@ -53,10 +63,15 @@ class AlertEpisode:
             "certainty": info.get("certainty"), "onset": info.get("onset"),
             "expires": info.get("expires"), "headline": info.get("headline"),
             "instruction": info.get("instruction"), "parameters": params,
+            "sent_at": _epoch_ms(latest.get("sent")), "onset_at": _epoch_ms(info.get("onset")),
+            "expires_at": _epoch_ms(info.get("expires")),
+            "figures": sent_figures(params),
+            "current": dict(current) if current is not None else None,
             "acknowledged": latest["identifier"] in acked,
             "acks": list(self.acks),
             "history": [{"identifier": m["identifier"], "msgType": m["msgType"],
-                         "sent": m.get("sent"), "level": message_parameters(m).get("level"),
+                         "sent": m.get("sent"), "sent_at": _epoch_ms(m.get("sent")),
+                         "level": message_parameters(m).get("level"),
                          "headline": m.get("info", {}).get("headline"),
                          "saturationPeak": message_parameters(m).get("saturationPeak")}
                         for m in self.messages],
@@ -64,16 +79,47 @@ class AlertEpisode:
         }
 
 
+def sent_figures(params: Mapping[str, str]) -> dict[str, Any]:
+    """The saturation figures a message was sent with, from its CAP parameters, as numbers:
+    ``saturation_now``, ``saturation_peak``, ``threshold`` (fractions of capacity) and
+    ``peak_at`` (epoch ms); None where a parameter is missing or not a number."""
+    return {"saturation_now": _ratio(params.get("saturationNow")),
+            "saturation_peak": _ratio(params.get("saturationPeak")),
+            "peak_at": _epoch_ms(params.get("peakTime")),
+            "threshold": _ratio(params.get("threshold"))}
+
+
+def _ratio(text: Any) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _epoch_ms(text: Any) -> int | None:
+    """Epoch ms of a CAP time; None when missing or malformed."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_cap_time(text)
+    except ValueError:
+        return None
+
+
 class AlertBook:
     """Alert episodes by spot and by identifier; see the module docstring.
 
     ``spot_names``: spot id -> display name; ``cancelled_keep_s``: how long a closed episode
-    stays listed; ``max_cancelled``: at most this many closed episodes are kept.
+    stays listed; ``max_cancelled``: at most this many closed episodes are kept; ``current``:
+    a spot id -> its figures now (shown as each episode's ``current``; None: not shown).
     """
 
     def __init__(self, spot_names: Mapping[str, str], *, cancelled_keep_s: float,
-                 max_cancelled: int) -> None:
+                 max_cancelled: int,
+                 current: Callable[[str], Mapping[str, Any]] | None = None) -> None:
         self.spot_names = dict(spot_names)
+        self.current = current
         self.cancelled_keep_s = cancelled_keep_s
         self._active: dict[str, AlertEpisode] = {}
         self._closed: deque[AlertEpisode] = deque(maxlen=max_cancelled)
@@ -133,7 +179,7 @@ class AlertBook:
 
     def listed(self, include_cancelled: bool = False) -> list[dict[str, Any]]:
         """Active episodes by spot id (and, with ``include_cancelled``, the recently closed
-        ones, newest first after the active ones)."""
+        ones, newest first after every active one)."""
         self.expire()
         episodes = sorted(self._active.values(), key=lambda e: e.spot)
         if include_cancelled:
@@ -156,7 +202,8 @@ class AlertBook:
             self._forget(self._closed.popleft())
 
     def _show(self, episode: AlertEpisode) -> dict[str, Any]:
-        return episode.to_dict(self.spot_names.get(episode.spot, episode.spot))
+        current = self.current(episode.spot) if self.current is not None else None
+        return episode.to_dict(self.spot_names.get(episode.spot, episode.spot), current)
 
     def _close(self, episode: AlertEpisode, status: str) -> None:
         if self._active.get(episode.spot) is episode:

@@ -4,6 +4,11 @@ Today's curve of a spot is one point per issue time of the local day of its late
 visitors and saturation then, and what the first horizon forecast (bounded to one day of spot
 buckets). Not thread-safe: the live view (:class:`flowcast.serve.view.LiveView`) serialises
 every call under its lock.
+
+The peak a spot's entry shows is never below its saturation now: ``saturation_peak`` is the
+highest of now and the forecast (as the alerts' ``saturationPeak``), ``peak_at`` its time
+(the issue time when it is now). When nothing ahead reaches what was already seen today,
+``peak_passed`` is true and ``day_high``/``day_high_at`` say what the peak was and when.
 """
 
 from __future__ import annotations
@@ -63,22 +68,47 @@ class SpotBoard:
 
     def entry(self, k: int) -> dict[str, Any]:
         """Spot ``k`` of the city (registry index): id, name, capacities, thresholds, lon/lat,
-        saturation now and its forecast peak (fractions of capacity), and the latest forecast
-        message (None before any). The caller adds ``alert_level``."""
+        the latest forecast message (None before any) and its figures (:meth:`figures`). The
+        caller adds ``alert_level``."""
         c = self.city
         spot = str(c.spot_ids[k])
-        latest = self._latest.get(spot)
-        sats = [f.get("saturation") for f in (latest or {}).get("forecast", [])]
-        known = [s for s in sats if isinstance(s, int | float)]
         return {"spot": spot, "name": str(c.spot_names[k]),
                 "capacity_instant": float(c.spot_capacity_instant[k]),
                 "capacity_daily": float(c.spot_capacity_daily[k]),
                 "warn": float(c.spot_warn[k]), "critical": float(c.spot_critical[k]),
                 "lonlat": [float(v) for v in c.spot_lonlat[k]],
-                "saturation_now": (latest or {}).get("now", {}).get("saturation"),
-                "saturation_peak": max(known) if known else None,
-                "alert_level": None, "forecast": latest}
+                **self.figures(spot), "alert_level": None, "forecast": self._latest.get(spot)}
+
+    def figures(self, spot: str) -> dict[str, Any]:
+        """The latest figures of ``spot`` (fractions of capacity, epoch ms): ``issued_at``,
+        ``saturation_now``; ``saturation_peak`` and ``peak_at``, the highest of now and the
+        forecast; ``forecast_peak`` and ``forecast_peak_at``, the forecast's alone;
+        ``day_high`` and ``day_high_at``, the highest seen today; ``peak_passed``, true when
+        the forecast stays below what was already seen today. Unknown values are None."""
+        latest = self._latest.get(spot) or {}
+        issued_at = latest.get("issued_at")
+        now = _number(latest.get("now", {}).get("saturation"))
+        ahead = [(s, f.get("valid_at")) for f in latest.get("forecast", [])
+                 if (s := _number(f.get("saturation"))) is not None]
+        forecast_peak, forecast_at = max(ahead, key=lambda p: p[0], default=(None, None))
+        peak, peak_at = max([p for p in [(now, issued_at), (forecast_peak, forecast_at)]
+                             if p[0] is not None], key=lambda p: p[0], default=(None, None))
+        seen = [(s, p["issued_at"]) for p in self._curves.get(spot, ())
+                if (s := _number(p["saturation"])) is not None]
+        high, high_at = max(seen, key=lambda p: p[0], default=(None, None))
+        passed = forecast_peak is not None and high is not None and forecast_peak < high
+        return {"issued_at": issued_at, "saturation_now": now, "saturation_peak": peak,
+                "peak_at": peak_at, "forecast_peak": forecast_peak,
+                "forecast_peak_at": forecast_at, "day_high": high, "day_high_at": high_at,
+                "peak_passed": passed}
 
     def __len__(self) -> int:
         """Spots with a forecast."""
         return len(self._latest)
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as float; None for anything else (null, NaN, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

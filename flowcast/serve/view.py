@@ -5,9 +5,11 @@
 
 - the latest road condition per segment (an older issue time never replaces a newer one);
 - the latest spot forecast per spot and today's curve (:mod:`flowcast.serve.spot_board`);
-- saturation-alert episodes with their acknowledgements (:mod:`flowcast.serve.alert_book`);
-- guidance-screen rankings, computed here from the conditions
-  (:mod:`flowcast.serve.screen_board`; never written back to Kafka).
+- saturation-alert episodes with their acknowledgements and their spot's figures now
+  (:mod:`flowcast.serve.alert_book`);
+- guidance-screen rankings, computed here from the conditions and told about their
+  destination spot (:mod:`flowcast.serve.screen_board`; never written back to Kafka): a spot
+  forecast or an alert that changes what a screen says sends the screen again.
 
 Listeners (``add_listener(fn)``) are called as ``fn(kind, payload)`` after each change, with kind
 ``condition``, ``spot``, ``alert``, ``screen`` or ``ack``; a failing listener is logged and never
@@ -72,10 +74,11 @@ class LiveView:
         self._conditions: dict[str, dict[str, Any]] = {}
         self._spots = SpotBoard(city, settings.time.spot_bucket_s)
         self._alerts = AlertBook(self._spot_names, cancelled_keep_s=cancelled_keep_s,
-                                 max_cancelled=max_cancelled)
+                                 max_cancelled=max_cancelled, current=self._spots.figures)
         # issue times a screen may wait for: the recent window read on start, per partition
         keep = math.ceil(settings.http.recent_minutes * 60 / settings.time.road_bucket_s) + 4
-        self._screens = ScreenBoard(city, keep_issues=keep)
+        self._screens = ScreenBoard(city, settings, keep, spots=self._spots,
+                                    alerts=self._alerts)
         self.applied: Counter[str] = Counter()  # messages taken, by kind
         self.rejected: Counter[str] = Counter()  # records refused, by reason
 
@@ -167,7 +170,7 @@ class LiveView:
                 self.applied["stale"] += 1
                 return []
             self.applied["spot"] += 1
-        return [("spot", m)]
+            return [("spot", m), *self._screens_retold()]
 
     def _alert(self, m: dict[str, Any]) -> Events:
         problems = cap_problems(m)
@@ -179,7 +182,14 @@ class LiveView:
                 self.applied["duplicate"] += 1
                 return []
             self.applied["alert"] += 1
-        return [("alert", payload)]
+            return [("alert", payload), *self._screens_retold()]
+
+    def _screens_retold(self) -> Events:
+        """Screens whose destination's status changed (called under the lock)."""
+        screens = self._screens.refresh()
+        if screens:
+            self.applied["screen"] += len(screens)
+        return [("screen", screen) for screen in screens]
 
     def acknowledge(self, identifier: str, by: str, note: str = "") -> dict[str, Any]:
         """Record that ``by`` acknowledged the alert message ``identifier`` (any message of

@@ -3,12 +3,16 @@
 Both give the same three things: a sink for the simulated readings, a grouped consumer for the
 engine, and a group-less consumer for the pages' view of the output topics. On Kafka every run
 gets its own topics (a prefix with the run's stamp), so readings of an earlier run with the same
-simulated times never mix into this one.
+simulated times never mix into this one; :meth:`KafkaTransport.delete_run` removes them, and the
+run's consumer group, when the run ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flowcast.config import Settings
@@ -71,15 +75,57 @@ class BusTransport:
         return bus_alerts_reader(self.bus, self.settings.topics.spot_alerts)
 
 
+@dataclass(frozen=True)
+class RunDeleted:
+    """What :meth:`KafkaTransport.delete_run` removed: the topics that existed, and whether the
+    consumer group went too (``group_status``: ``"OK"`` or the broker's error name)."""
+
+    topics: list[str]
+    group_status: str
+
+
 class KafkaTransport:
     """A real Kafka cluster at ``settings.kafka.bootstrap``, with topics of this run's own."""
 
+    DELETE_TIMEOUT_MS = 30_000
+
     def __init__(self, settings: Settings, oldest_ms: int) -> None:
         """Create the run's topics, keeping records back to ``oldest_ms`` (epoch ms: the
-        simulated times may lie in the past, and Kafka's retention goes by record time)."""
+        simulated times may lie in the past, and Kafka's retention goes by record time). If
+        creating them fails, those already made are deleted again."""
         self.settings = settings
         self.description = f"Kafka at {settings.kafka.bootstrap}"
-        self._create_topics(oldest_ms)
+        self.topic_names = [getattr(settings.topics, field) for field in TOPIC_FIELDS]
+        try:
+            self._create_topics(oldest_ms)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the creation's error is the one to report
+                self.delete_run()
+            raise
+
+    @property
+    def topic_pattern(self) -> str:
+        """The run's topic names as one glob, for messages
+        (``flowcast-demo-<stamp>.flowcast.*``)."""
+        return os.path.commonprefix(self.topic_names) + "*"  # noqa: RUF071 (names, not paths)
+
+    def delete_run(self) -> RunDeleted:
+        """Delete this run's topics (those that exist) and its consumer group from the cluster.
+        Call it once the engine and every consumer of the run are closed: a group with a live
+        member is not deleted. Raises ``KafkaUnreachableError`` (no broker) or a kafka-python
+        ``KafkaError`` (the broker refused)."""
+        from flowcast.transport.kafka_client import admin_client
+
+        admin = admin_client(self.settings.kafka)
+        try:
+            present = set(admin.list_topics())
+            mine = [name for name in self.topic_names if name in present]
+            if mine:
+                admin.delete_topics(mine, timeout_ms=self.DELETE_TIMEOUT_MS)
+            status = admin.delete_groups([self.settings.kafka.group_id])
+        finally:
+            admin.close()
+        return RunDeleted(mine, str(dict(status).get(self.settings.kafka.group_id, "unknown")))
 
     @staticmethod
     def run_settings(settings: Settings, stamp: str | None = None) -> Settings:

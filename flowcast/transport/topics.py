@@ -4,7 +4,8 @@ The six topics come from :class:`~flowcast.config.TopicSettings`. All are time-r
 (``retention.ms``) except the alerts topic, which is compacted (the latest alert per spot is its
 state). The dead-letter topic keeps records longer, so that people have time to look at bad
 input. An existing topic is never changed: ``create_topics`` reports it, and warns when it
-differs from what was asked (fewer partitions, another cleanup policy).
+differs from what was asked (another partition count, another cleanup policy); ``flowcast topics
+create --strict`` turns those warnings into an error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ DEADLETTER_MIN_RETENTION_HOURS = 30 * 24  # a month to inspect and replay refuse
 CREATE_TIMEOUT_MS = 30_000
 # The settings shown by `flowcast topics list` and checked on existing topics.
 SHOWN_CONFIGS = ("cleanup.policy", "retention.ms")
+_POLICY_WHY = {
+    "compact": "the alerts topic must keep the latest alert per spot for restarts; ",
+    "delete": "compaction keeps only the latest record per key, not the history span; ",
+}
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,18 @@ class TopicSpec:
 
 @dataclass(frozen=True)
 class TopicOutcome:
-    """What ``create_topics`` did with one spec: ``created`` or ``exists``, and any warnings."""
+    """What ``create_topics`` did with one spec: ``created`` or ``exists``, and a warning for
+    each way an existing topic differs from the spec."""
 
     spec: TopicSpec
     created: bool
     partitions: int  # the topic's partition count now
     warnings: tuple[str, ...] = ()
+
+    @property
+    def differs(self) -> bool:
+        """The topic existed and differs from the spec (partitions or cleanup policy)."""
+        return bool(self.warnings)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ def create_topics(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list[T
     """Create each topic in ``specs`` that does not exist, and wait until all have leaders.
 
     Existing topics are left as they are; their outcome says so and carries a warning for each
-    difference that matters (fewer partitions than asked, another cleanup policy). Raises
+    difference that matters (another partition count, another cleanup policy). Raises
     :class:`FlowcastUserError` when the broker refuses a topic (bad name, replication too high).
     """
     request = {
@@ -151,6 +162,9 @@ def format_outcome(outcome: TopicOutcome) -> str:
     if outcome.created:
         retention = _describe_retention(spec.configs)
         return f"created {spec.name} ({spec.partitions} partitions, {retention})"
+    if outcome.differs:
+        return (f"exists  {spec.name} ({outcome.partitions} partitions); differs from what was "
+                "asked, left unchanged")
     return f"exists  {spec.name} ({outcome.partitions} partitions); left unchanged"
 
 
@@ -181,12 +195,19 @@ def _drift(spec: TopicSpec, info: TopicInfo) -> tuple[str, ...]:
             "asked; left unchanged (adding partitions moves keys, so do it deliberately with "
             "kafka-topics --alter)"
         )
+    elif info.partitions > spec.partitions:
+        warnings.append(
+            f"{spec.name} has {info.partitions} partitions, more than the {spec.partitions} "
+            "asked; left unchanged (Kafka cannot remove partitions: delete and recreate the "
+            "topic, or ask for its count)"
+        )
     want_policy = spec.configs.get("cleanup.policy")
     have_policy = info.configs.get("cleanup.policy")
     if want_policy and have_policy and have_policy != want_policy:
         warnings.append(
             f"{spec.name} has cleanup.policy={have_policy}, flowcast expects {want_policy}; "
-            "left unchanged"
+            f"left unchanged ({_POLICY_WHY.get(want_policy, '')}change it with kafka-configs "
+            f"--alter --add-config cleanup.policy={want_policy})"
         )
     return tuple(warnings)
 

@@ -20,6 +20,9 @@ SERIES = 6
 ORIGINS = 24
 HORIZONS = (1, 2, 4)
 TITLE = "SZ-taxi <test> & co"
+META = {"dataset": "sz-taxi synthetic", "model_version": "v7", "data_hash": "sha256:abc",
+        "training": {"stride": 2, "quantiles": True, "params": {"learning_rate": 0.05}},
+        "folds": [{"index": 0, "origins": 23640, "rows": {"1": 12000}}], "seconds": 18.0}
 
 
 def predictions() -> pd.DataFrame:
@@ -51,9 +54,8 @@ def predictions() -> pd.DataFrame:
 def report(tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
     out = tmp_path_factory.mktemp("report") / "nested" / "dir"
     return write_report(out, predictions(), title=TITLE, timezone="Asia/Shanghai",
-                        interval_s=900, zero_is_missing=True,
-                        meta={"dataset": "sz-taxi synthetic", "model_version": "v7",
-                              "data_hash": "sha256:abc"})
+                        interval_s=900, zero_is_missing=True, variable="speed", unit="km/h",
+                        meta=META)
 
 
 def test_the_three_files_are_written(report: ReportFiles) -> None:
@@ -88,13 +90,41 @@ def test_the_page_holds_the_title_table_and_plots(report: ReportFiles) -> None:
     assert page.count("60 min ahead") >= 4  # the series plots show the longest horizon
 
 
+def test_every_table_column_and_axis_has_its_unit(report: ReportFiles) -> None:
+    page = report.report_html.read_text(encoding="utf-8")
+    for heading in ("MAE (km/h)", "RMSE (km/h)", "MAPE (%)", "WAPE (%)", "bias (km/h)",
+                    "P10-P90 cover (%)", "width (km/h)", "lightgbm RMSE (km/h)",
+                    "RMSE reduction (%)"):
+        assert f">{heading}</th>" in page, heading
+    assert "in km/h" in page and "|y| &lt; 1.000 km/h" in page
+
+
+def test_the_about_table_is_flat_and_readable(report: ReportFiles) -> None:
+    about = report.report_html.read_text(encoding="utf-8").split("About this report")[1]
+    assert "{" not in about and "['" not in about  # no Python dict or list shown
+    for key, value in (("training.stride", "2"), ("training.quantiles", "yes"),
+                       ("training.params.learning_rate", "0.05"), ("folds[1].origins", "23,640"),
+                       ("folds[1].rows.1", "12,000"), ("seconds", "18"),
+                       ("variable", "speed (km/h)"), ("bucket", "15 min")):
+        assert f"<td>{key}</td><td>{value}</td>" in about, key
+    assert '<table class="about">' in about
+
+
+def test_each_series_plot_has_its_errors_by_horizon(report: ReportFiles) -> None:
+    page = report.report_html.read_text(encoding="utf-8")
+    section = page.split("Forecasts against the truth")[1].split("<details>")[0]
+    assert section.count("<img") == 4 and section.count("<table>") == 4
+    assert section.count("<th>MAE (km/h)</th>") == 4
+    assert "every day of the test span" in section  # six hours: one day, drawn whole
+
+
 def test_metrics_json_round_trips_with_nan_as_null(report: ReportFiles) -> None:
     text = report.metrics_json.read_text(encoding="utf-8")
     assert "NaN" not in text and "Infinity" not in text
     doc = json.loads(text)
     assert doc["title"] == TITLE
-    assert doc["meta"] == {"dataset": "sz-taxi synthetic", "model_version": "v7",
-                           "data_hash": "sha256:abc"}
+    assert doc["meta"] == META
+    assert doc["variable"] == "speed" and doc["unit"] == "km/h"
     assert doc["protocol"]["zero_is_missing"] is True
     assert doc["horizons_steps"] == list(HORIZONS)
     assert doc["rows"] == 3 * SERIES * ORIGINS * len(HORIZONS)

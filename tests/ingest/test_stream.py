@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,13 +19,14 @@ from kafka.admin import NewTopic
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.errors import FlowcastUserError
+from flowcast.ingest import stream
 from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator import Simulator, generate_city
 from flowcast.ingest.stream import stream_simulation, stream_to_kafka
 from flowcast.ingest.wire.codec import ARROW_HEADERS, decode_road_records, decode_spot_records
 from flowcast.transport.bus.broker import Bus
 from flowcast.transport.kafka_client import make_consumer
-from flowcast.transport.sinks import BusSink
+from flowcast.transport.sinks import BusSink, SinkError
 
 START = datetime(2025, 11, 24, 8, 0, tzinfo=UTC)
 SETTINGS = Settings()
@@ -32,14 +35,19 @@ SPOT_TOPIC = SETTINGS.topics.spot_readings
 
 
 class FakeClock:
-    """Time that only moves when slept on; remembers every sleep."""
+    """Time that only moves when slept on; remembers every sleep. The wall clock reads
+    ``wall`` (epoch seconds, default an hour after START) when the clock starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall: datetime = START + timedelta(hours=1)) -> None:
         self.now = 1_000.0
         self.sleeps: list[float] = []
+        self._wall_offset = wall.timestamp() - self.now
 
     def monotonic(self) -> float:
         return self.now
+
+    def time(self) -> float:
+        return self.now + self._wall_offset
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -259,9 +267,85 @@ def test_sigint_stops_gracefully_and_restores_the_handler(city: City) -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_progress_bar_when_unpaced_with_an_end(city: City,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_when_unpaced_with_an_end_on_a_terminal(
+        city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     until = START + timedelta(minutes=5)
     stream_simulation(simulator(city), BusSink(Bus()), until, 0, "arrow", SETTINGS,
                       clock=FakeClock())
-    assert "5/5" in capsys.readouterr().err
+    assert "5/5" in terminal.getvalue()
+
+
+def test_no_progress_bar_when_stderr_is_no_terminal(city: City,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    until = START + timedelta(minutes=5)
+    stream_simulation(simulator(city), BusSink(Bus()), until, 0, "arrow", SETTINGS,
+                      clock=FakeClock())
+    assert capsys.readouterr().err == ""
+
+
+class WallCheckingSink(BusSink):
+    """Remembers, for every record, its timestamp and the wall clock when it was sent."""
+
+    def __init__(self, bus: Bus, clock: FakeClock) -> None:
+        super().__init__(bus)
+        self.clock = clock
+        self.sent: list[tuple[int, float]] = []
+
+    def send(self, topic: str, key: bytes | None, value: bytes,
+             headers: list[tuple[str, bytes]] | None = None,
+             timestamp_ms: int | None = None) -> None:
+        assert timestamp_ms is not None
+        self.sent.append((timestamp_ms, self.clock.time() * 1000))
+        super().send(topic, key, value, headers, timestamp_ms)
+
+
+@pytest.mark.parametrize(("speedup", "fmt"), [(60.0, "arrow"), (0.0, "json")])
+def test_never_ahead_never_sends_a_record_before_its_time(city: City, speedup: float,
+                                                          fmt: str) -> None:
+    # the stream starts 30 minutes before the wall clock and runs on 30 minutes past it
+    clock = FakeClock(wall=START + timedelta(minutes=30))
+    sink = WallCheckingSink(Bus(), clock)
+    stats = stream_simulation(simulator(city), sink, START + timedelta(hours=1), speedup, fmt,
+                              SETTINGS, clock=clock, progress=False, never_ahead=True)
+    assert stats.intervals == 60 and sink.sent
+    assert all(stamp <= wall for stamp, wall in sink.sent)
+    # once caught up with the wall clock it went on in real time: one interval a minute
+    assert clock.sleeps[-10:] == pytest.approx([60.0] * 10)
+    assert clock.time() == pytest.approx((START + timedelta(hours=1)).timestamp())
+
+
+def test_without_never_ahead_pacing_alone_decides(city: City) -> None:
+    clock = FakeClock(wall=START)  # the wall clock would hold every interval back
+    stream_simulation(simulator(city), BusSink(Bus()), START + timedelta(minutes=10), 60.0,
+                      "arrow", SETTINGS, clock=clock, progress=False)
+    assert clock.sleeps == pytest.approx([1.0] * 10)
+
+
+def test_undelivered_records_are_one_line_saying_how_many_and_why(
+        city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    class RefusingSink(BusSink):
+        def flush(self, timeout: float | None = None) -> None:
+            raise SinkError("3 record(s) were not delivered; first: InvalidRecordError('[Error "
+                            "87] Timestamp 1790000000000 of message with offset 0 is out of\n"
+                            "range')")
+
+    monkeypatch.setattr(stream, "_require_topics", lambda bootstrap, topics: None)
+    monkeypatch.setattr(stream.KafkaSink, "connect",
+                        classmethod(lambda cls, *args, **kwargs: RefusingSink(Bus())))
+    with pytest.raises(FlowcastUserError) as caught:
+        stream_to_kafka(simulator(city), "127.0.0.1:9092", START + timedelta(minutes=5), 0,
+                        "arrow", SETTINGS)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the stream into Kafka at 127.0.0.1:9092 stopped: 3 record(s) "
+                              "were not delivered; first: InvalidRecordError(")
+    assert "out of range" in message

@@ -1,5 +1,6 @@
 """The spot board, as the live view applies spot forecasts: the latest forecast per spot and
-today's curve, a new curve each local day."""
+today's curve, a new curve each local day, and a peak that has its time and is never shown
+below now without saying that it has passed."""
 
 from __future__ import annotations
 
@@ -32,3 +33,34 @@ def test_spot_forecast_and_todays_curve(view: LiveView, city: City,
     assert [p["issued_at"] for p in view.spot(spot)["curve"]] == [tomorrow]
     assert view.spot("nowhere") is None
     assert [s["spot"] for s in view.spots()] == city.spot_ids.tolist()
+
+
+def test_the_peak_is_never_below_now_and_has_its_time(view: LiveView, city: City,
+                                                      settings: Settings) -> None:
+    topic = settings.topics.spot_forecasts
+    spot = str(city.spot_ids[0])
+    # rising: the peak is ahead, at the last horizon
+    apply_records(view, topic, spot_records(city, T, 0.6, 0.9))
+    entry = view.spot(spot)
+    assert (entry["saturation_now"], entry["saturation_peak"]) == (0.6, 0.9)
+    assert entry["peak_at"] == entry["forecast_peak_at"] == T + 6 * 3_600_000
+    assert entry["peak_passed"] is False and entry["issued_at"] == T
+    # 120 % now and falling to 88 %: the peak is now, never shown lower than now
+    apply_records(view, topic, spot_records(city, T + 900_000, 1.2, 0.88))
+    entry = view.spot(spot)
+    assert entry["saturation_peak"] == 1.2 and entry["peak_at"] == T + 900_000
+    assert entry["forecast_peak"] == 1.2  # the first horizon still 1.2 (a flat start)
+    assert entry["peak_passed"] is False
+    # later, 70 % and nothing ahead reaches today's 120 %: the peak has passed, and when
+    apply_records(view, topic, spot_records(city, T + 1_800_000, 0.7, 0.5))
+    entry = view.spot(spot)
+    assert (entry["saturation_now"], entry["saturation_peak"]) == (0.7, 0.7)
+    assert entry["peak_at"] == T + 1_800_000 and entry["forecast_peak"] == 0.7
+    assert entry["peak_passed"] is True
+    assert (entry["day_high"], entry["day_high_at"]) == (1.2, T + 900_000)
+    # a spot without any forecast has no figures at all
+    empty = LiveView(city, settings).spot(spot)
+    assert empty is not None
+    assert [empty[k] for k in ("saturation_now", "saturation_peak", "peak_at", "day_high",
+                               "forecast_peak")] == [None] * 5
+    assert empty["peak_passed"] is False

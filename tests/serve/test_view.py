@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import orjson
-from live_harness import MORNING_MS, apply_records, condition_records
+from live_harness import MORNING_MS, apply_records, condition_records, spot_records
 
 from flowcast.city import City
 from flowcast.config import Settings
@@ -80,3 +80,17 @@ def test_concurrent_apply_and_read(view: LiveView, city: City, settings: Setting
     thread.join()
     assert errors == []
     assert {c["issued_at"] for c in view.conditions()} == {T + 19 * FIVE_MIN}
+
+
+def test_a_spot_forecast_that_changes_a_screen_tells_it_after_the_forecast(
+        view: LiveView, city: City, settings: Settings) -> None:
+    apply_records(view, settings.topics.road_conditions, condition_records(city, settings, T, 45.0))
+    events: list[tuple[str, str]] = []
+    view.add_listener(lambda kind, payload: events.append(
+        (kind, payload.get("spot") or payload.get("screen"))))
+    screens = view.stats()["applied"]["screen"]
+    full = [r for r in spot_records(city, T, 1.2) if r[0] == city.spot_ids[0].encode()]
+    apply_records(view, settings.topics.spot_forecasts, full)
+    assert events == [("spot", str(city.spot_ids[0])), ("screen", city.screens[0].id)]
+    assert view.stats()["applied"]["screen"] == screens + 1
+    assert view.screen(city.screens[0].id)["destination_spot"]["state"] == "full"

@@ -11,6 +11,7 @@ from flowcast.errors import FlowcastUserError
 from flowcast.transport.topics import (
     DEADLETTER_MIN_RETENTION_HOURS,
     HOUR_MS,
+    TopicOutcome,
     TopicSpec,
     create_topics,
     describe_topics,
@@ -44,6 +45,16 @@ def test_flags_override_the_settings_and_deadletter_keeps_longer() -> None:
         topic_specs(topics, partitions=0)
 
 
+def test_an_existing_topic_that_differs_says_so() -> None:
+    spec = TopicSpec("t", 3, 1, {"cleanup.policy": "delete"})
+    same = TopicOutcome(spec, False, 3)
+    other = TopicOutcome(spec, False, 6, ("t has 6 partitions, more than the 3 asked; ...",))
+    assert not same.differs and other.differs
+    assert format_outcome(same) == "exists  t (3 partitions); left unchanged"
+    assert format_outcome(other) == ("exists  t (6 partitions); differs from what was asked, "
+                                     "left unchanged")
+
+
 @pytest.mark.kafka
 def test_create_is_idempotent_and_shapes_the_topics(
     kafka_admin: KafkaAdminClient, kafka_settings: Settings,
@@ -75,10 +86,16 @@ def test_existing_topics_are_left_alone_with_a_warning(
     name = kafka_names.topic("narrow")
     create_topics(kafka_admin, [TopicSpec(name, 2, 1, {"cleanup.policy": "delete"})])
     [outcome] = create_topics(kafka_admin, [TopicSpec(name, 5, 1, {"cleanup.policy": "compact"})])
-    assert not outcome.created and outcome.partitions == 2
+    assert not outcome.created and outcome.partitions == 2 and outcome.differs
     assert len(outcome.warnings) == 2
     assert "2 partitions, fewer than the 5 asked" in outcome.warnings[0]
-    assert "cleanup.policy=delete" in outcome.warnings[1]
+    assert outcome.warnings[1].startswith(
+        f"{name} has cleanup.policy=delete, flowcast expects compact; left unchanged (the "
+        "alerts topic must keep the latest alert per spot")
+    assert outcome.warnings[1].endswith("--add-config cleanup.policy=compact)")
+    [fewer] = create_topics(kafka_admin, [TopicSpec(name, 1, 1, {"cleanup.policy": "delete"})])
+    assert fewer.differs and len(fewer.warnings) == 1
+    assert "2 partitions, more than the 1 asked; left unchanged" in fewer.warnings[0]
     [info] = describe_topics(kafka_admin, [name])
     assert info.partitions == 2 and info.configs["cleanup.policy"] == "delete"
 

@@ -11,7 +11,9 @@ The stages, each the production component:
    simulated minutes or until Ctrl-C;
 5. the serving side (:class:`flowcast.serve.service.Service`) feeds the HTTP API and the pages
    from the output topics, and :mod:`flowcast.cli.demo.report` prints every saturation alert
-   (raised, updated, cancelled) in the terminal.
+   (raised, updated, cancelled) in the terminal;
+6. on Kafka, the run's topics and consumer group are deleted when it ends, however it ends
+   (unless ``keep_topics``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kafka.errors import KafkaError
 
 from flowcast.cli.demo.clock import ClockingSink
 from flowcast.cli.demo.prepare import DemoCity, Prepared, prepare
@@ -48,7 +54,8 @@ PRELOAD_DAYS = 1.25  # history streamed before the live part: yesterday plus the
 class DemoOptions:
     """How to run the demo. ``minutes``: simulated minutes of live stream (None: until
     stopped); ``speedup``: simulated seconds per wall second (0: unpaced); ``port``: HTTP port
-    (0: any free one); ``kafka``: a bootstrap address to run through a real broker."""
+    (0: any free one); ``kafka``: a bootstrap address to run through a real broker;
+    ``keep_topics``: leave the run's Kafka topics and group on the broker when it ends."""
 
     city: DemoCity = field(default_factory=DemoCity)
     workdir: Path = Path("out/demo")
@@ -58,6 +65,7 @@ class DemoOptions:
     port: int = 8080
     kafka: str | None = None
     summary_file: Path | None = None
+    keep_topics: bool = False
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -102,18 +110,31 @@ class Demo:
         self._engine_error: BaseException | None = None
 
     def run(self) -> DemoSummary:
-        """Prepare, stream, serve; return what was published."""
+        """Prepare, stream, serve; return what was published. On Kafka the run's topics and
+        group are deleted when it ends (normally, on Ctrl-C or on an error) unless
+        ``options.keep_topics``."""
         check_port_free(self.options.host, self.options.port)
-        prepared = prepare(self.options.city, self.options.workdir, self.echo)
-        start = self.options.city.start_time
-        sim = Simulator(prepared.city, start - dt.timedelta(days=PRELOAD_DAYS),
-                        seed=self.options.city.seed)
-        transport = self._transport(sim.now_ms)
+        with _sigterm_as_ctrl_c():
+            prepared = prepare(self.options.city, self.options.workdir, self.echo)
+            start = self.options.city.start_time
+            sim = Simulator(prepared.city, start - dt.timedelta(days=PRELOAD_DAYS),
+                            seed=self.options.city.seed)
+            transport = self._transport(sim.now_ms)
+            try:
+                return self._run_on(prepared, sim, transport, start)
+            finally:
+                self._clean_up(transport)
+
+    def _run_on(self, prepared: Prepared, sim: Simulator, transport: Transport,
+                start: dt.datetime) -> DemoSummary:
+        """Stream the history, then serve and stream live until the end or a stop."""
         clock = EventClock(sim.now_ms)
         self.echo(f"streaming the last {PRELOAD_DAYS:g} days of history into the "
                   f"{transport.description} ...")
         stream_simulation(sim, ClockingSink(transport.sink(), clock), start, 0, "arrow",
-                          self.settings, progress=True)
+                          self.settings, stop=self.stop, progress=True)
+        if self.stop.is_set():  # Ctrl-C during the history: end here, not in the live part
+            raise KeyboardInterrupt
         report = TerminalReport(prepared.city, self.echo)
         # the pages' view of the output topics, in the stream's time, reported in the terminal
         service = Service.start(prepared.city, self.settings, transport.view_consumer(),
@@ -140,6 +161,31 @@ class Demo:
         if self.options.kafka:
             return KafkaTransport(self.settings, oldest_ms)
         return BusTransport(self.settings)
+
+    def _clean_up(self, transport: Transport) -> None:
+        """Delete the run's Kafka topics and consumer group, unless asked to keep them; a
+        failure is reported with what to do, and does not hide how the run ended."""
+        if not isinstance(transport, KafkaTransport):
+            return
+        where = f"{transport.topic_pattern} on {self.settings.kafka.bootstrap}"
+        if self.options.keep_topics:
+            self.echo(f"kept this run's topics {where} and consumer group "
+                      f"{self.settings.kafka.group_id} (--keep-topics)")
+            return
+        try:
+            deleted = transport.delete_run()
+        except (FlowcastUserError, KafkaError) as err:
+            self.echo(f"could not delete this run's topics {where} ({err}); delete them with "
+                      "kafka-topics --delete")
+            return
+        group = self.settings.kafka.group_id
+        if deleted.group_status == "OK":
+            also = f" and consumer group {group}"
+        elif deleted.group_status == "GroupIdNotFoundError":  # ended before it had a group
+            also = ""
+        else:
+            also = f" (consumer group {group} not deleted: {deleted.group_status})"
+        self.echo(f"deleted this run's {len(deleted.topics)} topics {where}{also}")
 
     def _start_engine(self, prepared: Prepared, transport: Transport, clock: EventClock
                       ) -> tuple[Engine, threading.Thread, threading.Event]:
@@ -228,3 +274,18 @@ class Demo:
             elif time.monotonic() - last_change >= quiet_s:
                 return
             time.sleep(0.1)
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """In the main thread, let SIGTERM end the run as Ctrl-C does (KeyboardInterrupt), so that
+    the clean-up runs; Python's default for SIGTERM ends the process without it. (The streams
+    put their own handler in while they run: there both signals stop the stream.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -10,6 +10,7 @@ import click
 
 from flowcast.cli.demo.app import Demo, DemoOptions, demo_settings
 from flowcast.cli.demo.prepare import DemoCity
+from flowcast.cli.logs import setup_logging, verbose_option
 from flowcast.config import load_settings
 from flowcast.errors import FlowcastUserError
 
@@ -24,7 +25,10 @@ from flowcast.errors import FlowcastUserError
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on.")
 @click.option("--kafka", "bootstrap", metavar="BOOTSTRAP",
               help="Run through a real Kafka broker (HOST:PORT) instead of the in-process bus; "
-                   "the run creates its own topics.")
+                   "the run creates its own topics and deletes them when it ends.")
+@click.option("--keep-topics", is_flag=True,
+              help="With --kafka: leave the run's topics and consumer group on the broker "
+                   "when it ends (to inspect them).")
 @click.option("--sensors", type=int, default=300, show_default=True, help="Road detectors.")
 @click.option("--spots", type=int, default=5, show_default=True, help="Scenic spots.")
 @click.option("--start", default=DemoCity.start, show_default=True, metavar="ISO",
@@ -38,9 +42,11 @@ from flowcast.errors import FlowcastUserError
 @click.option("--summary", "summary_file", type=click.Path(path_type=Path), metavar="FILE",
               help="Write what was published (counts, alerts) as JSON when the run ends.")
 @click.option("--config", "config_file", metavar="FILE", help="Settings file.")
+@verbose_option
 def demo(minutes: float | None, speedup: float, port: int, host: str, bootstrap: str | None,
-         sensors: int, spots: int, start: str, history_days: float, no_train: bool, seed: int,
-         workdir: Path, summary_file: Path | None, config_file: str | None) -> None:
+         keep_topics: bool, sensors: int, spots: int, start: str, history_days: float,
+         no_train: bool, seed: int, workdir: Path, summary_file: Path | None,
+         config_file: str | None) -> None:
     """Simulate a city, train a quick model, and run the real engine on it with the guidance
     screen and the tourism bureau's pages; saturation alerts are printed as they come.
 
@@ -50,14 +56,15 @@ def demo(minutes: float | None, speedup: float, port: int, host: str, bootstrap:
       flowcast demo --minutes 120 --speedup 0 --port 0
       flowcast demo --kafka 127.0.0.1:9092
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING, fmt="%(levelname)s %(name)s: %(message)s")
     options = DemoOptions(
         city=DemoCity(sensors=_at_least("--sensors", sensors, 10),
                       spots=_at_least("--spots", spots, 1), seed=seed,
                       start=_iso("--start", start), history_days=_days(history_days),
                       train=not no_train),
         workdir=workdir, minutes=_minutes(minutes), speedup=_speedup(speedup), host=host,
-        port=_port(port), kafka=bootstrap, summary_file=summary_file)
+        port=_port(port), kafka=bootstrap, summary_file=summary_file,
+        keep_topics=_keep_topics(keep_topics, bootstrap))
     settings = demo_settings(load_settings(config_file), options)
     summary = Demo(options, settings, lambda line: click.echo(line)).run()
     alerts = sum(1 for a in summary.alerts if a["msgType"] == "Alert")
@@ -68,6 +75,13 @@ def demo(minutes: float | None, speedup: float, port: int, host: str, bootstrap:
     if summary_file is not None:
         summary_file.parent.mkdir(parents=True, exist_ok=True)
         summary_file.write_bytes(summary.to_json())
+
+
+def _keep_topics(keep: bool, bootstrap: str | None) -> bool:
+    if keep and not bootstrap:
+        raise FlowcastUserError("--keep-topics applies only with --kafka (the in-process bus "
+                                "ends with the run)")
+    return keep
 
 
 def _at_least(flag: str, value: int, minimum: int) -> int:

@@ -64,6 +64,7 @@ class ImportResult:
     adjacency: Path | None = None
     edges: int | None = None
     ignored: list[str] = field(default_factory=list)
+    title: str | None = None
 
 
 def read_csv_dataset(path: str | Path, options: ImportOptions) -> ImportResult:
@@ -89,11 +90,14 @@ def read_csv_dataset(path: str | Path, options: ImportOptions) -> ImportResult:
         "sensor", series.ids, series.grid.index(), series.variables,
         {name: dataset_unit(name) for name in names}, interval_s=series.grid.step_s,
         timezone=options.timezone, source=source, graph=graph)
+    if options.title:
+        roads.attrs["title"] = options.title
     return ImportResult(
         dataset=FlowDataset(roads=roads), csv=path, layout=series.layout, rows=series.rows,
         sensors=len(series.ids), grid=series.grid, timezone=options.timezone,
         zero_is_missing=options.zero_is_missing, variables=stats, adjacency=options.adjacency,
-        edges=None if graph is None else len(graph[1]), ignored=series.ignored)
+        edges=None if graph is None else len(graph[1]), ignored=series.ignored,
+        title=options.title)
 
 
 def format_summary(result: ImportResult, out: str | Path) -> str:
@@ -106,6 +110,7 @@ def format_summary(result: ImportResult, out: str | Path) -> str:
     utc = f"{first:%Y-%m-%dT%H:%MZ} .. {last:%Y-%m-%dT%H:%MZ}"
     lines = [
         f"imported {result.csv.name} ({result.layout} layout, {result.rows} rows) -> {out}",
+        *([f"  title       {result.title}"] if result.title else []),
         f"  sensors     {result.sensors}",
         f"  time steps  {grid.length} x {format_interval(grid.step_s)} ({grid.step_s} s)",
         f"  span        {local} ({utc})",

@@ -33,7 +33,8 @@ class ImportOptions:
 
     ``variable`` None means speed for a wide CSV and every known variable column for a long
     one; ``units`` holds ``UNIT`` or ``VARIABLE=UNIT`` strings; ``interval`` and ``start`` are
-    the raw flag texts (``15min``, ISO 8601); ``header`` None means detect.
+    the raw flag texts (``15min``, ISO 8601); ``header`` None means detect; ``title`` names the
+    data for people (the dataset's ``title`` attribute, the reports' title).
     """
 
     layout: Layout = "auto"
@@ -49,6 +50,7 @@ class ImportOptions:
     timezone: str = "Asia/Shanghai"
     zero_is_missing: bool = False
     adjacency: Path | None = None
+    title: str | None = None
     progress: bool = False
 
 

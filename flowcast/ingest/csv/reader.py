@@ -21,8 +21,10 @@ from typing import IO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from tqdm.utils import CallbackIOWrapper
 
 from flowcast.errors import ImportFileError
+from flowcast.progress import progress_bar
 
 # pyarrow's default null markers: these cells are missing values, never errors.
 NULL_VALUES: frozenset[str] = frozenset(pacsv.ConvertOptions().null_values)
@@ -215,14 +217,13 @@ def _guess_delimiter(line: str) -> str:
 
 @contextlib.contextmanager
 def _open_source(path: Path, progress: bool) -> Iterator[str | IO[bytes]]:
-    """The path itself, or for a big file with ``progress`` a binary file that drives tqdm."""
+    """The path itself, or for a big file with ``progress`` a binary file whose reads move a
+    progress bar (drawn on a terminal only)."""
     size = path.stat().st_size
     if not progress or size < PROGRESS_MIN_BYTES:
         yield str(path)
         return
-    from tqdm import tqdm
-
-    with path.open("rb") as raw, tqdm.wrapattr(raw, "read", total=size,
-                                               desc=f"reading {path.name}", leave=False,
-                                               disable=None) as wrapped:
-        yield wrapped
+    with path.open("rb") as raw, progress_bar(total=size, desc=f"reading {path.name}",
+                                              unit="B", unit_scale=True, unit_divisor=1024,
+                                              leave=False) as bar:
+        yield CallbackIOWrapper(bar.update, raw, "read")

@@ -15,7 +15,6 @@ import json
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm import tqdm
 
 from flowcast.city import ROAD_CLASSES, City
 from flowcast.errors import FlowcastUserError
@@ -30,6 +29,7 @@ from flowcast.ingest.readings import RoadBatch, SpotBatch
 from flowcast.ingest.simulator.config import SimulatorConfig
 from flowcast.ingest.simulator.core import Simulator, to_epoch_ms
 from flowcast.ingest.simulator.spots import SpotTruth
+from flowcast.progress import progress_bar
 
 MAX_DAYS = 3660
 
@@ -118,8 +118,8 @@ def simulate_history(city: City, start: dt.datetime, days: float, seed: int = 0,
     Roads: ``(sensor, time)`` with ``config.road_bucket_s`` buckets (default 5 min) of flow
     (vehicles per bucket), occupancy (0..1) and flow-weighted speed (km/h). Spots:
     ``(spot, time)`` with ``config.spot_bucket_s`` buckets (default 15 min) of entries, exits,
-    arrivals and visitors. ``start`` must fall on a spot bucket boundary; a tqdm bar shows
-    progress when ``progress``.
+    arrivals and visitors. ``start`` must fall on a spot bucket boundary; a progress bar shows
+    progress on a terminal when ``progress``.
     """
     config = config if config is not None else SimulatorConfig()
     if not 0 < days <= MAX_DAYS:
@@ -137,8 +137,8 @@ def simulate_history(city: City, start: dt.datetime, days: float, seed: int = 0,
     step_ms = config.report_interval_s * 1000
     gate_ms = config.spot_interval_s * 1000
     until = dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC)
-    with tqdm(total=(end_ms - start_ms) // step_ms, disable=not progress, unit="step",
-              desc=f"simulating {city.n_sensors} sensors", mininterval=0.5) as bar:
+    with progress_bar(total=(end_ms - start_ms) // step_ms, enabled=progress, unit="step",
+                      desc=f"simulating {city.n_sensors} sensors", mininterval=0.5) as bar:
         for ts, road, spot in sim.batches(until):
             roads.add((ts - step_ms - start_ms) // road_ms, road)
             if ts % gate_ms == 0:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
-from tqdm.auto import tqdm
 
 from flowcast.city import City
 from flowcast.kernels.quality_params import DEFAULT_CAPACITY_VPHPL, QualityParams
@@ -48,6 +47,7 @@ from flowcast.models.roads.forecaster import (
 )
 from flowcast.models.roads.matrices import Anchors, training_matrix
 from flowcast.models.roads.quality_history import cleaned_history
+from flowcast.progress import progress_bar
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -255,7 +255,8 @@ def train_road_model(history: FeatureHistory, spec: FeatureSpec, config: TrainCo
 
     ``history``: from :func:`road_history` (zeros already NaN when the config says so).
     ``spec.bucket_s`` must be the history's. Raises ``ValueError`` when there are too few
-    rows to fit and validate a horizon. A tqdm bar counts the boosters when ``progress``.
+    rows to fit and validate a horizon. A progress bar counts the boosters on a terminal when
+    ``progress``.
     """
     end = history.n_buckets if end is None else int(end)
     past = history_until(history, end)
@@ -269,8 +270,8 @@ def train_road_model(history: FeatureHistory, spec: FeatureSpec, config: TrainCo
     sets = {h: _row_sets(anchors, y[:, j], h, cut) for j, h in enumerate(config.horizons)}
     rows = {h: int(s.all.sum()) for h, s in sets.items()}
     kinds = [("mean", None)] + ([("quantile", q) for q in QUANTILES] if config.quantiles else [])
-    bar = tqdm(total=len(config.horizons) * len(kinds), desc="training boosters", unit="booster",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=len(config.horizons) * len(kinds), desc="training boosters",
+                       unit="booster", enabled=progress, leave=False)
     fitted: dict[str, dict[int, lgb.Booster]] = {"mean": {}, "p10": {}, "p90": {}}
     early: dict[str, dict[int, lgb.Booster]] = {"mean": {}, "p10": {}, "p90": {}}
     best = {}

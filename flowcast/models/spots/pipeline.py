@@ -93,8 +93,9 @@ def train_spots(dataset: Path, data: FlowDataset, settings: Settings, config_kw:
                 quantiles: bool, *, say: Callable[[str], None] = print, progress: bool = True
                 ) -> tuple[SpotTrainResult, dict[str, Any], list[dict[str, Any]]]:
     """Train the spot model on ``data.spots`` with the road model's LightGBM settings
-    (``config_kw``); ``say`` gets the validation table, ``progress`` shows a tqdm bar. Returns
-    the result, ``model.json``'s ``training`` section and the validation table."""
+    (``config_kw``); ``say`` gets the validation table, ``progress`` shows a progress bar on a
+    terminal. Returns the result, ``model.json``'s ``training`` section and the validation
+    table."""
     spots = data.spots
     assert spots is not None
     missing = [v for v in SPOT_VARIABLES_NEEDED if v not in spots.data_vars]

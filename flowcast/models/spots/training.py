@@ -25,12 +25,12 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from tqdm.auto import tqdm
 
 from flowcast.models.roads.forecaster import conformal_margins, widen_intervals
 from flowcast.models.roads.training import TrainConfig
 from flowcast.models.spots.features import IssueBlock, SpotFeatureSpec, SpotSeries, target_block
 from flowcast.models.spots.forecaster import MODEL_NAME, QUANTILES, SpotForecaster
+from flowcast.progress import progress_bar
 
 LAST_VALUE_MAX_AGE = 4  # buckets, as the engine's fallback
 BASELINES = ("seasonal_naive", "last_value")
@@ -92,7 +92,8 @@ def train_spot_model(series: SpotSeries, spec: SpotFeatureSpec, config: TrainCon
     ``config.quantiles``) on the columns ``< end`` of ``series`` (default all).
 
     ``config.horizons`` must equal ``spec.horizons``. Raises ``ValueError`` when there is too
-    little history to fit and validate a horizon. A tqdm bar counts the boosters.
+    little history to fit and validate a horizon. A progress bar counts the boosters on a terminal
+    when ``progress``.
     """
     if tuple(config.horizons) != spec.horizons:
         raise ValueError(f"config horizons {config.horizons} differ from the spec's "
@@ -113,8 +114,8 @@ def train_spot_model(series: SpotSeries, spec: SpotFeatureSpec, config: TrainCon
     rows, best = {}, {}
     val_x: dict[int, np.ndarray] = {}
     tail = anchor_col >= cut
-    bar = tqdm(total=len(spec.horizons) * len(kinds), desc="training spot boosters",
-               unit="booster", disable=not progress, leave=False)
+    bar = progress_bar(total=len(spec.horizons) * len(kinds), desc="training spot boosters",
+                       unit="booster", enabled=progress, leave=False)
     with bar:
         for j, h in enumerate(spec.horizons):
             x = np.hstack([issue.x, target_block(issue, h)])

@@ -12,13 +12,18 @@ one issue time ``T`` every route gets:
 - **rank**: routes sorted by the travel time at the first forecast horizon (+15 min by default:
   by the time a driver who reads the screen is on the route), then by the current time; unknown
   times rank last.
-- **trend** per horizon: ``worsening`` when the route's forecast time is over 10 % above its
-  time now, ``improving`` when over 10 % below, else ``steady`` (top level: the first
-  horizon's); **confidence** per horizon: the lowest of its segments' ``confidence`` labels
-  when every segment carries one, else null.
-- **advice**: ``take`` for the best route; ``avoid`` for a route at moderate or severe
-  congestion (level 4 or 5) or more than 25 % slower than the best; else ``alternative``;
-  ``unknown`` when its time is unknown.
+- **trend** per horizon: ``worsening`` when the route's forecast time is over
+  ``levels.trend_tolerance`` (10 %) above its time now, ``improving`` when that much below,
+  else ``steady`` (top level: the first horizon's); **confidence** per horizon: the lowest of
+  its segments' ``confidence`` labels when every segment carries one, else null.
+- **advice**: ``take`` for the best route; ``avoid`` only when the difference matters: a route
+  ``levels.avoid_slower`` (1.25) times the best one's time **and** ``levels.avoid_minutes`` (3)
+  minutes slower, or at ``levels.avoid_level`` (4, moderate congestion) or worse, now or at the
+  first horizon, **and** ``levels.avoid_levels`` (1) levels worse than the best route; else
+  ``alternative``; ``unknown`` when its time is unknown.
+- **name**: the city's route name; when two routes of a screen share it (both "via" the same
+  road), each gets the next road where it parts from the others (``via Haixiu Road, then
+  Zong 4 Road``), or, on the same roads throughout, the first segment only it takes.
 
 A screen's message for ``T`` is computed once every segment of its routes has a condition issued
 at ``T`` (conditions arrive per partition, possibly from different engine processes)::
@@ -37,7 +42,8 @@ The serving processes rank the screens where they serve them
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+import re
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,14 +51,11 @@ from typing import Any
 import numpy as np
 
 from flowcast.city import City, Screen
+from flowcast.config import LevelSettings
 
-AVOID_LEVEL = 4
-"""Routes at this congestion level or worse (moderate, severe) are advised against."""
-AVOID_SLOWER = 1.25
-"""Routes this many times slower than the best one are advised against."""
-TREND_CHANGE = 0.10
-"""Relative change of a route's travel time that makes its trend worsening or improving."""
 CONFIDENCE_ORDER = ("low", "medium", "high")
+_DEFAULTS = LevelSettings()
+_DIRECTION = re.compile(r"\s+\S*bound$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,68 @@ class RoutePlan:
 
 
 def route_plans(city: City, screen: Screen) -> list[RoutePlan]:
-    """The routes of ``screen`` with consecutive repeated segments collapsed."""
-    plans: list[RoutePlan] = []
+    """The routes of ``screen`` with consecutive repeated segments collapsed, each with a name
+    no other route of the screen has (:func:`distinct_names`)."""
+    kept_segments: list[list[int]] = []
     for route in screen.routes:
         indices = [int(g) for g in route.segments.tolist()]
-        kept = [g for i, g in enumerate(indices) if i == 0 or g != indices[i - 1]]
-        plans.append(RoutePlan(
-            route.id, route.name, tuple(str(city.segment_ids[g]) for g in kept),
-            tuple(float(city.segment_length_m[g]) for g in kept)))
-    return plans
+        kept_segments.append([g for i, g in enumerate(indices) if i == 0 or g != indices[i - 1]])
+    roads = [_collapse([road_name(str(city.segment_names[g])) for g in kept])
+             for kept in kept_segments]
+    segments = [[str(city.segment_ids[g]) for g in kept] for kept in kept_segments]
+    names = distinct_names([r.name for r in screen.routes], roads, segments,
+                           [r.id for r in screen.routes])
+    return [RoutePlan(route.id, name, tuple(ids),
+                      tuple(float(city.segment_length_m[g]) for g in kept))
+            for route, name, ids, kept in zip(screen.routes, names, segments, kept_segments,
+                                              strict=True)]
+
+
+def road_name(segment_name: str) -> str:
+    """The road a segment lies on: its name without a trailing direction (``Heng 2 Road
+    eastbound`` -> ``Heng 2 Road``)."""
+    return _DIRECTION.sub("", segment_name).strip() or segment_name
+
+
+def distinct_names(names: Sequence[str], roads: Sequence[Sequence[str]],
+                   segments: Sequence[Sequence[str]], ids: Sequence[str]) -> list[str]:
+    """Route names a driver can tell apart. Routes sharing a name get the first road, in
+    driving order, where each parts from every other route of that name (``<name>, then
+    <road>``); routes on the same roads throughout get the first segment only they take
+    (``<name> (<segment id>)``); a name still shared ends with the route id."""
+    out = list(names)
+    for name, count in Counter(names).items():
+        if count < 2:
+            continue
+        group = [i for i, n in enumerate(names) if n == name]
+        for i in group:
+            others = [j for j in group if j != i]
+            road = _parting_road(name, roads[i], [roads[j] for j in others])
+            if road is not None:
+                out[i] = f"{name}, then {road}"
+                continue
+            theirs = {s for j in others for s in segments[j]}
+            own = next((s for s in segments[i] if s not in theirs), None)
+            if own is not None:
+                out[i] = f"{name} ({own})"
+    shared = Counter(out)
+    return [n if shared[n] == 1 else f"{n} ({ids[i]})" for i, n in enumerate(out)]
+
+
+def _parting_road(name: str, roads: Sequence[str],
+                  others: Sequence[Sequence[str]]) -> str | None:
+    """The first road of ``roads`` not already in ``name`` that differs from the road every
+    other route takes at the same step."""
+    for k, road in enumerate(roads):
+        if road in name:
+            continue
+        if all(k >= len(other) or other[k] != road for other in others):
+            return road
+    return None
+
+
+def _collapse(items: Sequence[str]) -> list[str]:
+    return [x for i, x in enumerate(items) if i == 0 or x != items[i - 1]]
 
 
 def route_level(levels: Sequence[int | None], lengths_m: Sequence[float]) -> int | None:
@@ -95,7 +151,8 @@ def _travel_time(times: Sequence[float | None]) -> float | None:
     return round(float(sum(times)), 1)  # type: ignore[arg-type]
 
 
-def _route_entry(plan: RoutePlan, conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _route_entry(plan: RoutePlan, conditions: Mapping[str, Mapping[str, Any]],
+                 tolerance: float) -> dict[str, Any]:
     """A route's travel times and levels now and at each horizon (rank/advice added later)."""
     messages = [conditions[s] for s in plan.segments]
     now = {"travel_time_s": _travel_time([m["now"].get("travel_time_s") for m in messages]),
@@ -109,7 +166,7 @@ def _route_entry(plan: RoutePlan, conditions: Mapping[str, Mapping[str, Any]]) -
             "horizon_min": h, "travel_time_s": travel,
             "level": route_level([i.get("level") if i else None for i in items],
                                  plan.lengths_m),
-            "trend": route_trend(now["travel_time_s"], travel),
+            "trend": route_trend(now["travel_time_s"], travel, tolerance),
             "confidence": _lowest_confidence([i.get("confidence") if i else None
                                               for i in items])})
     return {"route": plan.id, "name": plan.name, "segments": list(plan.segments),
@@ -117,14 +174,15 @@ def _route_entry(plan: RoutePlan, conditions: Mapping[str, Mapping[str, Any]]) -
             "trend": forecast[0]["trend"] if forecast else None}
 
 
-def route_trend(now_s: float | None, ahead_s: float | None) -> str | None:
+def route_trend(now_s: float | None, ahead_s: float | None,
+                tolerance: float = _DEFAULTS.trend_tolerance) -> str | None:
     """``worsening``/``improving``/``steady``: the forecast travel time against the time now
-    (a change of more than :data:`TREND_CHANGE`); None when either is unknown."""
+    (a relative change of more than ``tolerance``); None when either is unknown."""
     if now_s is None or ahead_s is None or now_s <= 0:
         return None
-    if ahead_s > now_s * (1 + TREND_CHANGE):
+    if ahead_s > now_s * (1 + tolerance):
         return "worsening"
-    if ahead_s < now_s * (1 - TREND_CHANGE):
+    if ahead_s < now_s * (1 - tolerance):
         return "improving"
     return "steady"
 
@@ -149,20 +207,32 @@ def _ranking_time(entry: Mapping[str, Any]) -> tuple[float, float]:
     return (math.inf if key is None else key, math.inf if now is None else now)
 
 
-def rank_routes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sort route entries best first and set their ``rank`` (1 = best) and ``advice``."""
+def _worst_level(entry: Mapping[str, Any]) -> int | None:
+    """The worse of a route's level now and at the first horizon (None: both unknown)."""
+    levels = [entry["now"]["level"]] + [f["level"] for f in entry["forecast"][:1]]
+    return max((lv for lv in levels if lv is not None), default=None)
+
+
+def rank_routes(entries: list[dict[str, Any]],
+                levels: LevelSettings | None = None) -> list[dict[str, Any]]:
+    """Sort route entries best first and set their ``rank`` (1 = best) and ``advice``, with
+    the ``avoid_*`` thresholds of ``levels`` (default: the defaults)."""
+    s = levels or _DEFAULTS
     ranked = sorted(entries, key=_ranking_time)
     best = _ranking_time(ranked[0])[0] if ranked else math.inf
+    best_level = _worst_level(ranked[0]) if ranked else None
     for rank, entry in enumerate(ranked, start=1):
         entry["rank"] = rank
         time_s = _ranking_time(entry)[0]
-        levels = [entry["now"]["level"]] + [f["level"] for f in entry["forecast"][:1]]
-        worst = max((lv for lv in levels if lv is not None), default=None)
+        worst = _worst_level(entry)
+        slower = time_s > best * s.avoid_slower and time_s - best >= s.avoid_minutes * 60
+        jammed = worst is not None and worst >= s.avoid_level and (
+            best_level is None or worst - best_level >= s.avoid_levels)
         if not math.isfinite(time_s):
             entry["advice"] = "unknown"
         elif rank == 1:
             entry["advice"] = "take"
-        elif (worst is not None and worst >= AVOID_LEVEL) or time_s > best * AVOID_SLOWER:
+        elif slower or jammed:
             entry["advice"] = "avoid"
         else:
             entry["advice"] = "alternative"
@@ -170,12 +240,15 @@ def rank_routes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def screen_message(screen: Screen, plans: Sequence[RoutePlan], issued_at: int,
-                   conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+                   conditions: Mapping[str, Mapping[str, Any]],
+                   levels: LevelSettings | None = None) -> dict[str, Any]:
     """The ranking message of ``screen`` for ``issued_at`` from the conditions of every segment
-    of its routes (``{segment id: condition message}``, all issued at ``issued_at``)."""
-    entries = [_route_entry(plan, conditions) for plan in plans]
+    of its routes (``{segment id: condition message}``, all issued at ``issued_at``), with the
+    trend and advice settings of ``levels`` (default: the defaults)."""
+    s = levels or _DEFAULTS
+    entries = [_route_entry(plan, conditions, s.trend_tolerance) for plan in plans]
     return {"screen": screen.id, "name": screen.name, "destination": screen.destination,
-            "issued_at": issued_at, "routes": rank_routes(entries)}
+            "issued_at": issued_at, "routes": rank_routes(entries, s)}
 
 
 class ScreenRanker:
@@ -183,12 +256,15 @@ class ScreenRanker:
     condition for that time. Not thread-safe: the caller (the live view) serialises calls.
 
     ``keep_issues``: how many issue times may wait for missing segments at once; older ones are
-    dropped (a partition that never reports would otherwise hold memory forever).
+    dropped (a partition that never reports would otherwise hold memory forever). ``levels``:
+    the trend and advice settings (default: the defaults).
     """
 
-    def __init__(self, city: City, keep_issues: int = 12) -> None:
+    def __init__(self, city: City, keep_issues: int = 12,
+                 levels: LevelSettings | None = None) -> None:
         self.city = city
         self.keep_issues = keep_issues
+        self.levels = levels or _DEFAULTS
         self.plans = {s.id: route_plans(city, s) for s in city.screens}
         self.screens = {s.id: s for s in city.screens}
         self._needs = {sid: {seg for p in plans for seg in p.segments}
@@ -219,7 +295,8 @@ class ScreenRanker:
         for sid, needs in self._needs.items():
             if self._done.get(sid, -1) >= issued_at or not needs <= have.keys():
                 continue
-            out.append(screen_message(self.screens[sid], self.plans[sid], issued_at, have))
+            out.append(screen_message(self.screens[sid], self.plans[sid], issued_at, have,
+                                      self.levels))
             self._done[sid] = issued_at
         if all(self._done.get(sid, -1) >= issued_at for sid in self._needs):
             for t in [t for t in self._pending if t <= issued_at]:

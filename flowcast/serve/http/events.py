@@ -4,6 +4,11 @@
 message to every subscriber's asyncio queue on the server's event loop. A client that falls
 ``max_queue`` messages behind is dropped (its stream ends; ``EventSource`` reconnects), so a
 slow browser never holds memory or the reader back.
+
+:meth:`EventHub.once` is the stream of ``GET /api/events?once``: the view's current state
+(:func:`current_state`) as the same events, then an ``end`` event, and the stream closes. A
+headless browser's virtual-time budget can then run out (a live stream never lets it), so the
+pages can be screenshot.
 """
 
 from __future__ import annotations
@@ -12,14 +17,41 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
 
+from flowcast.serve.view import LiveView
+
 log = logging.getLogger("flowcast.serve.http")
 
 _CLOSE = object()  # sentinel: end the stream
+ONCE_RETRY_MS = 86_400_000
+"""The reconnection delay a ``?once`` stream asks for: a client that does not close its
+``EventSource`` on ``end`` still does not come back within a screenshot's time budget."""
+
+ONCE_CHUNK = 256  # events per write of a ?once stream (a big city has thousands)
+
+Event = tuple[str, dict[str, Any]]
+
+
+def frame(kind: str, payload: dict[str, Any]) -> bytes:
+    """One server-sent event: ``event: <kind>`` and the payload as one ``data:`` line."""
+    return f"event: {kind}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n"
+
+
+def current_state(view: LiveView) -> list[Event]:
+    """The view's state as the events that built it: every segment's latest ``condition``,
+    every ranked ``screen``, every spot's latest ``spot`` forecast, and an ``alert`` per
+    active or recently cancelled alert (its latest message and the alert as it stands,
+    acknowledgements included)."""
+    events: list[Event] = [("condition", c) for c in view.conditions()]
+    events += [("screen", s) for s in view.screens() if s.get("issued_at") is not None]
+    events += [("spot", s["forecast"]) for s in view.spots() if s.get("forecast") is not None]
+    events += [("alert", {"spot": a["spot"], "message": a["messages"][-1], "alert": a})
+               for a in view.alerts(include_cancelled=True) if a.get("messages")]
+    return events
 
 
 class _Subscriber:
@@ -64,10 +96,10 @@ class EventHub:
             subscribers = list(self._subscribers)
         if not subscribers:
             return
-        frame = f"event: {kind}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n"
+        data = frame(kind, payload)
         for sub in subscribers:
             try:
-                sub.loop.call_soon_threadsafe(sub.offer, frame)
+                sub.loop.call_soon_threadsafe(sub.offer, data)
             except RuntimeError:  # the loop is closed: the server stopped
                 self._remove(sub)
 
@@ -106,3 +138,19 @@ class EventHub:
                 yield item
         finally:
             self._remove(sub)
+
+    async def once(self, events: Iterable[Event]) -> AsyncIterator[bytes]:
+        """A stream of ``events`` then ``end`` (``{"events": <how many>}``), closed at once:
+        no subscription, no keepalive, and a one-day ``retry`` (:data:`ONCE_RETRY_MS`)."""
+        yield f"retry: {ONCE_RETRY_MS}\n: connected, once\n\n".encode()
+        count = 0
+        chunk: list[bytes] = []
+        for kind, payload in events:
+            chunk.append(frame(kind, payload))
+            if len(chunk) == ONCE_CHUNK:
+                count += len(chunk)
+                yield b"".join(chunk)
+                chunk = []
+        count += len(chunk)
+        self.sent += count
+        yield b"".join(chunk) + frame("end", {"events": count})

@@ -31,23 +31,31 @@ class ViewCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """``flowcast_view_*`` and ``flowcast_http_sse_clients`` as they are now."""
         stats = self.view.stats()
-        yield GaugeMetricFamily("flowcast_view_alerts_active", "Saturation alerts active now",
+        yield GaugeMetricFamily("flowcast_view_alerts_active",
+                                "Saturation alerts active now; unit: alerts",
                                 value=stats["alerts_active"])
-        yield GaugeMetricFamily("flowcast_view_screens", "Guidance screens with a ranking",
+        yield GaugeMetricFamily("flowcast_view_screens",
+                                "Guidance screens with a route ranking; unit: screens",
                                 value=stats["screens"])
-        yield GaugeMetricFamily("flowcast_view_segments", "Segments with a condition",
+        yield GaugeMetricFamily("flowcast_view_segments",
+                                "Segments with a road condition; unit: segments",
                                 value=stats["segments"])
         applied = CounterMetricFamily("flowcast_view_messages_total",
-                                      "Output messages applied to the live view", labels=["kind"])
+                                      "Output messages the live view took, by kind (stale, "
+                                      "duplicate: older or repeated ones it skipped); "
+                                      "unit: messages",
+                                      labels=["kind"])
         for kind, count in sorted(stats["applied"].items()):
             applied.add_metric([kind], count)
         yield applied
         rejected = CounterMetricFamily("flowcast_view_rejected_total",
-                                       "Output records the live view skipped", labels=["reason"])
+                                       "Output records the live view refused, by reason; "
+                                       "unit: records", labels=["reason"])
         for reason, count in sorted(stats["rejected"].items()):
             rejected.add_metric([reason], count)
         yield rejected
-        yield GaugeMetricFamily("flowcast_http_sse_clients", "Connected server-sent-event clients",
+        yield GaugeMetricFamily("flowcast_http_sse_clients",
+                                "Server-sent-event clients connected now; unit: clients",
                                 value=self.hub.clients)
 
 

@@ -493,3 +493,15 @@ def test_sz_taxi_saved_and_loaded_back(sz: ImportResult, tmp_path: Path) -> None
 def test_sz_taxi_with_the_full_156_road_adjacency_is_a_mismatch(tmp_path: Path) -> None:
     assert_fails(SZ_SPEED, tmp_path, "adjacency sz_adj.csv is 156x156 but the CSV has 40 "
                                      "sensors", adjacency=TGCN_ADJ)
+
+
+def test_a_title_is_kept_and_shown(tmp_path: Path) -> None:
+    path = write(tmp_path, "speed.csv", "date,S1\n1/1/2015 0:00,30\n1/1/2015 0:15,31\n")
+    result = import_into(path, tmp_path / "out", title="Ring road, January 2015")
+    assert result.dataset.roads is not None
+    assert result.dataset.roads.attrs["title"] == "Ring road, January 2015"
+    assert "  title       Ring road, January 2015" in format_summary(result, tmp_path / "out")
+    loaded = load_dataset(tmp_path / "out").roads
+    assert loaded is not None and loaded.attrs["title"] == "Ring road, January 2015"
+    untitled = read(path)
+    assert untitled.dataset.roads is not None and "title" not in untitled.dataset.roads.attrs

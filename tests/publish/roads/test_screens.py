@@ -1,5 +1,6 @@
 """Guidance-screen route ranking: travel times summed over a route's segments, the level rule,
-ranking and advice, and a screen ranked only once all its segments reported for an issue time."""
+ranking and advice (avoid only when the difference matters, by configuration), names a driver
+can tell apart, and a screen ranked only once all its segments reported for an issue time."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 from live_harness import condition_records, live_settings
 
 from flowcast.city import City
-from flowcast.config import Settings
+from flowcast.config import LevelSettings, Settings, load_settings
 from flowcast.ingest.simulator import generate_city
 from flowcast.publish.roads.screens import (
     ScreenRanker,
+    distinct_names,
     rank_routes,
+    road_name,
     route_level,
     route_plans,
     route_trend,
@@ -140,3 +143,89 @@ def test_unknown_times_rank_last_with_unknown_advice() -> None:
     assert [(r["route"], r["advice"]) for r in ranked] == [
         ("B", "take"), ("C", "alternative"), ("A", "unknown")]
 
+
+
+def _entry(route: str, minutes: float, level: int, ahead_level: int | None = None
+           ) -> dict[str, Any]:
+    """A route entry as ranking sees it: ``minutes`` now and at +15, ``level`` now."""
+    return {"route": route, "now": {"travel_time_s": minutes * 60, "level": level},
+            "forecast": [{"horizon_min": 15, "travel_time_s": minutes * 60,
+                          "level": level if ahead_level is None else ahead_level}]}
+
+
+def _advice(entries: list[dict[str, Any]], levels: LevelSettings | None = None
+            ) -> dict[str, str]:
+    return {r["route"]: r["advice"] for r in rank_routes(entries, levels)}
+
+
+def test_avoid_only_when_the_difference_matters() -> None:
+    # all green: 2 minutes slower (50 %) is no reason to avoid; 6 minutes slower is
+    assert _advice([_entry("A", 4, 1), _entry("B", 6, 1), _entry("C", 10, 1)]) == {
+        "A": "take", "B": "alternative", "C": "avoid"}
+    # many minutes slower but under 25 %: not avoided either
+    assert _advice([_entry("A", 40, 2), _entry("B", 48, 2)]) == {"A": "take",
+                                                                 "B": "alternative"}
+    # congestion counts when it is worse than the best route's: the same level 4 everywhere
+    # is no reason to avoid the second road, a severe jam (even ahead) is
+    assert _advice([_entry("A", 10, 4), _entry("B", 10.5, 4), _entry("C", 11, 4, 5)]) == {
+        "A": "take", "B": "alternative", "C": "avoid"}
+    assert _advice([_entry("A", 10, 1), _entry("B", 10.5, 4)])["B"] == "avoid"
+    assert _advice([_entry("A", 10, 1), _entry("B", 10.5, 3)])["B"] == "alternative"
+
+
+def test_avoid_thresholds_are_configuration() -> None:
+    entries = [_entry("A", 4, 1), _entry("B", 6, 1), _entry("C", 10, 2), _entry("D", 10.2, 4)]
+    assert _advice(entries) == {"A": "take", "B": "alternative", "C": "avoid", "D": "avoid"}
+    strict = LevelSettings(avoid_minutes=1)
+    assert _advice(entries, strict)["B"] == "avoid"
+    lenient = LevelSettings(avoid_minutes=10, avoid_level=5)
+    assert _advice(entries, lenient) == {"A": "take", "B": "alternative", "C": "alternative",
+                                         "D": "alternative"}
+    assert _advice([_entry("A", 10, 2), _entry("B", 10.5, 4)],
+                   LevelSettings(avoid_levels=3))["B"] == "alternative"
+    env = load_settings(environ={"FLOWCAST_LEVELS_AVOID_MINUTES": "5",
+                                 "FLOWCAST_LEVELS_AVOID_LEVELS": "2"})
+    assert (env.levels.avoid_minutes, env.levels.avoid_levels) == (5.0, 2)
+
+
+def test_the_ranker_uses_the_configured_advice(city: City, settings: Settings) -> None:
+    screen = city.screens[0]
+    needed = sorted({s for p in route_plans(city, screen) for s in p.segments})
+    conditions = _messages(condition_records(city, settings, T, 50.0, segments=needed))
+    advice = []
+    for levels in (LevelSettings(avoid_minutes=0, avoid_slower=1.0001), LevelSettings()):
+        ranker = ScreenRanker(city, levels=levels)
+        [message] = [m for c in conditions for m in ranker.add(c) if m["screen"] == screen.id]
+        advice.append({r["route"]: r["advice"] for r in message["routes"]})
+    slower = {r for r, a in advice[0].items() if a == "avoid"}
+    assert slower, "the routes differ in length, so some are slower than the best"
+    assert all(advice[1][r] == "alternative" for r in slower)  # but not minutes slower
+
+
+def test_road_names_drop_the_direction() -> None:
+    assert road_name("Heng 2 Road eastbound") == "Heng 2 Road"
+    assert road_name("Binhai Avenue Northbound") == "Binhai Avenue"
+    assert road_name("Renmin Avenue") == "Renmin Avenue"
+
+
+def test_routes_sharing_a_name_are_named_by_where_they_part(city: City) -> None:
+    for screen in city.screens:
+        names = [p.name for p in route_plans(city, screen)]
+        assert len(set(names)) == len(names), names
+    # this city's first screen has two routes "via Heng 4 Road" that part at the next road
+    plans = route_plans(city, city.screens[0])
+    assert [r.name for r in city.screens[0].routes] == [
+        "via Heng 4 Road", "via Zong 3 Road", "via Heng 4 Road"]
+    assert [p.name for p in plans] == ["via Heng 4 Road, then Zong 7 Road", "via Zong 3 Road",
+                                       "via Heng 4 Road, then Guoxing Avenue"]
+
+
+def test_distinct_names_fall_back_to_a_segment_then_the_route_id() -> None:
+    roads = [["X Road", "Y Road"], ["X Road", "Y Road"], ["Z Road"]]
+    segments = [["G1", "G2"], ["G1", "G3"], ["G9"]]
+    assert distinct_names(["via X Road", "via X Road", "via Z Road"], roads, segments,
+                          ["S-A", "S-B", "S-C"]) == [
+        "via X Road (G2)", "via X Road (G3)", "via Z Road"]
+    assert distinct_names(["same", "same"], [["R"], ["R"]], [["G1"], ["G1"]],
+                          ["S-A", "S-B"]) == ["same (S-A)", "same (S-B)"]
+    assert distinct_names(["a", "b"], [[], []], [[], []], ["1", "2"]) == ["a", "b"]

@@ -38,22 +38,32 @@ class Served:
             self.feed()
 
     def feed(self) -> None:
-        topics = self.settings.topics
-        for key, value in condition_records(self.city, self.settings, T, 45.0):
-            self.view.apply(topics.road_conditions, key, value)
-        for key, value in condition_records(self.city, self.settings, T, 8.0, ["G0001"]):
-            self.view.apply(topics.road_conditions, key, value)
-        for n in range(3):
-            for key, value in spot_records(self.city, T + n * 900_000, 0.5 + 0.1 * n, 0.95):
-                self.view.apply(topics.spot_forecasts, key, value)
-        self.active = alert_lifecycle(self.city, "holiday-beach", T)[:-1]
-        self.cancelled = alert_lifecycle(self.city, "qilou-old-street", T)
-        for key, value in alert_messages(self.active + self.cancelled):
-            self.view.apply(topics.spot_alerts, key, value)
+        self.active, self.cancelled = feed(self.view)
 
     def close(self) -> None:
         self.client.close()
         self.server.stop()
+
+
+def feed(view: LiveView) -> tuple[list[CapAlert], list[CapAlert]]:
+    """Feed ``view`` (a view of ``generate_city(30, 3, seed=5)``) real messages issued at
+    ``T``: every segment at 45 km/h and G0001 jammed, three spot forecasts per spot, an
+    active alert at holiday-beach and a cancelled one at qilou-old-street. Returns the two
+    alerts' messages."""
+    city, settings = view.city, view.settings
+    topics = settings.topics
+    for key, value in condition_records(city, settings, T, 45.0):
+        view.apply(topics.road_conditions, key, value)
+    for key, value in condition_records(city, settings, T, 8.0, ["G0001"]):
+        view.apply(topics.road_conditions, key, value)
+    for n in range(3):
+        for key, value in spot_records(city, T + n * 900_000, 0.5 + 0.1 * n, 0.95):
+            view.apply(topics.spot_forecasts, key, value)
+    active = alert_lifecycle(city, "holiday-beach", T)[:-1]
+    cancelled = alert_lifecycle(city, "qilou-old-street", T)
+    for key, value in alert_messages(active + cancelled):
+        view.apply(topics.spot_alerts, key, value)
+    return active, cancelled
 
 
 def error(response: httpx.Response, status: int) -> str:

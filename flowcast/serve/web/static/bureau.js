@@ -1,12 +1,39 @@
-// The tourism bureau's page: every spot's saturation (now and forecast peak), today's curve,
-// today's and tomorrow's expected arrivals against the daily capacity, and the saturation
-// alerts with their history and an Acknowledge button. Live over SSE.
+// The tourism bureau's page: every spot's saturation (now and its peak, with its time), today's
+// curve, today's and tomorrow's expected arrivals against the daily capacity, and the
+// saturation alerts (the figures they were sent with beside today's, their history and an
+// Acknowledge button; cancelled ones folded away below the active ones). Live over SSE.
 "use strict";
 
 (() => {
   const TOKEN_KEY = "flowcast-token";
   const spots = new Map(); // spot id -> latest /api/spots/{id} answer
   let order = []; // spot ids in the registry's order
+  let cancelledOpen = false; // whether the reader unfolded the cancelled alerts
+
+  // "Today" for the times on the page: the newest forecast's issue time (a replay or the demo
+  // runs on its own clock), else the browser's clock.
+  function dataNow() {
+    const times = [...spots.values()].map((s) => s.forecast && s.forecast.issued_at)
+      .filter((t) => Number.isFinite(t));
+    return times.length ? Math.max(...times) : Date.now();
+  }
+
+  function when(ms) {
+    return FC.when(ms, dataNow());
+  }
+
+  // The peak to show for figures (a spot entry or an alert's `current`): ahead of now and never
+  // below it, or, once the forecast stays below what today already saw, the day's high, passed.
+  function peakOf(f) {
+    if (f.peak_passed) return {ratio: f.day_high, at: f.day_high_at, passed: true};
+    return {ratio: f.saturation_peak, at: f.peak_at, passed: false,
+      now: f.peak_at !== null && f.peak_at === f.issued_at};
+  }
+
+  function peakLabel(peak) {
+    if (peak.ratio === null || peak.ratio === undefined) return "peak";
+    return peak.now ? "peak now" : "peak " + when(peak.at);
+  }
 
   function showMessage(text, kind) {
     const box = document.getElementById("message");
@@ -28,23 +55,31 @@
     return "sat-ok";
   }
 
-  // ----- gauge: now and forecast peak against the warning and critical marks ---------------
+  // ----- gauge: now and the peak (with its time) against the warning and critical marks ----
   function gauge(spot) {
-    const width = 360, row = 22, top = 18;
-    const maxRatio = Math.max(1.2, spot.saturation_now || 0, spot.saturation_peak || 0);
-    const x = (r) => 70 + (width - 80) * Math.min(r, maxRatio) / maxRatio;
+    const peak = peakOf(spot);
+    const rows = [["now", spot.saturation_now, "now"],
+      [peakLabel(peak), peak.ratio, peak.passed ? "peak-passed" : "peak"]];
+    const left = Math.max(70, 10 + 7.5 * Math.max(...rows.map((r) => r[0].length)));
+    const width = left + 290, row = 22, top = 18;
+    const maxRatio = Math.max(1.2, spot.saturation_now || 0, peak.ratio || 0);
+    const x = (r) => left + (width - left - 10) * Math.min(r, maxRatio) / maxRatio;
     const box = FC.svg("svg", {viewBox: `0 0 ${width} ${top + 2 * row + 8}`, class: "gauge",
-      role: "img", "aria-label": "saturation now and forecast peak"});
-    [["now", spot.saturation_now], ["peak", spot.saturation_peak]].forEach(([label, r], i) => {
+      role: "img", "aria-label": "saturation now and its peak"});
+    rows.forEach(([label, r, kind], i) => {
       const y = top + i * row;
       box.append(FC.svg("text", {x: 4, y: y + 14, class: "gauge-label", text: label}),
-        FC.svg("rect", {x: 70, y, width: width - 80, height: row - 6, class: "gauge-track"}));
+        FC.svg("rect", {x: left, y, width: width - left - 10, height: row - 6,
+          class: "gauge-track"}));
       if (r !== null && r !== undefined) {
-        box.append(FC.svg("rect", {x: 70, y, width: Math.max(1, x(r) - 70), height: row - 6,
-          class: "gauge-bar " + satClass(r, spot.warn, spot.critical),
-          "data-kind": label, "data-ratio": String(r)}));
-        box.append(FC.svg("text", {x: Math.min(x(r) + 4, width - 40), y: y + 13,
-          class: "gauge-value", text: FC.percent(r)}));
+        box.append(FC.svg("rect", {x: left, y, width: Math.max(1, x(r) - left),
+          height: row - 6, class: "gauge-bar " + satClass(r, spot.warn, spot.critical),
+          "data-kind": kind, "data-ratio": String(r)}));
+        // the value after the bar, or inside its end when the bar reaches the gauge's end
+        const after = x(r) + 4 <= width - 44;
+        box.append(FC.svg("text", {x: after ? x(r) + 4 : x(r) - 4, y: y + 13,
+          "text-anchor": after ? "start" : "end",
+          class: "gauge-value" + (after ? "" : " gauge-value-in"), text: FC.percent(r)}));
       }
     });
     for (const [ratio, name] of [[spot.warn, "warn"], [spot.critical, "critical"]]) {
@@ -54,6 +89,17 @@
           text: FC.percent(ratio)}));
     }
     return box;
+  }
+
+  // Said in words when the peak is behind: what it was, when, and the most the forecast
+  // expects from now on.
+  function peakNote(spot) {
+    const peak = peakOf(spot);
+    if (!peak.passed) return null;
+    const at = spot.day_high_at === spot.issued_at ? "now" : "at " + when(peak.at);
+    return FC.el("div", {class: "peak-note", "data-passed": "true",
+      text: `peak passed: ${FC.percent(peak.ratio)} ${at}; at most ` +
+        `${FC.percent(spot.forecast_peak)} ahead (${when(spot.forecast_peak_at)})`});
   }
 
   // ----- today's curve: visitors so far and the latest forecast (with its interval) --------
@@ -151,8 +197,8 @@
       FC.el("div", {class: "spot-facts", text: now ?
         `${Math.round(now.visitors).toLocaleString()} visitors now of ` +
         `${Math.round(spot.capacity_instant).toLocaleString()} · as of ` +
-        FC.clock(spot.forecast.issued_at) : "waiting for the first forecast"}),
-      dayLine(spot), gauge(spot), curve(spot),
+        when(spot.forecast.issued_at) : "waiting for the first forecast"}),
+      dayLine(spot), gauge(spot), peakNote(spot), curve(spot),
       FC.el("div", {class: "legend-line"},
         FC.el("span", {class: "key key-observed"}), "visitors ",
         FC.el("span", {class: "key key-forecast"}), "forecast ",
@@ -171,35 +217,59 @@
   }
 
   // ----- alerts -----------------------------------------------------------------------------
+  // The figures an alert was sent with beside the spot's figures now.
+  function figuresTable(a) {
+    const sent = a.figures || {};
+    const cur = a.current || {};
+    const peak = peakOf(cur);
+    const table = FC.el("table", {class: "figures"},
+      FC.el("tr", {}, FC.el("th", {}), FC.el("th", {text: "now"}),
+        FC.el("th", {text: "peak"}), FC.el("th", {text: "as of"})));
+    const peakText = (ratio, at, passed) => ratio === null || ratio === undefined ? "-" :
+      `${FC.percent(ratio)} at ${when(at)}${passed ? " (passed)" : ""}`;
+    table.append(
+      FC.el("tr", {class: "fig-current", "data-now": String(cur.saturation_now ?? ""),
+        "data-peak": String(peak.ratio ?? "")},
+        FC.el("th", {text: "current"}), FC.el("td", {text: FC.percent(cur.saturation_now)}),
+        FC.el("td", {text: peakText(peak.ratio, peak.at, peak.passed)}),
+        FC.el("td", {text: when(cur.issued_at)})),
+      FC.el("tr", {class: "fig-sent", "data-now": String(sent.saturation_now ?? ""),
+        "data-peak": String(sent.saturation_peak ?? "")},
+        FC.el("th", {text: "when sent"}), FC.el("td", {text: FC.percent(sent.saturation_now)}),
+        FC.el("td", {text: peakText(sent.saturation_peak, sent.peak_at, false)}),
+        FC.el("td", {text: when(a.sent_at)})));
+    return table;
+  }
+
   function alertCard(a) {
-    const p = a.parameters || {};
+    const active = a.status === "active";
     const card = FC.el("article", {class: `alert alert-${a.level} status-${a.status}`,
       "data-alert": a.identifier, "data-spot": a.spot, "data-status": a.status,
       "data-acknowledged": String(a.acknowledged)},
       FC.el("div", {class: "alert-top"},
         FC.el("span", {class: "badge badge-" + a.level, text: a.level}),
         FC.el("span", {class: "alert-spot", text: a.spot_name}),
-        FC.el("span", {class: "alert-state", text: a.status === "active" ?
-          `${a.msgType} · sent ${a.sent}` : a.status})),
+        FC.el("span", {class: "alert-state", text: active ?
+          `${a.msgType} · sent ${when(a.sent_at)}` : `${a.status} · ${when(a.sent_at)}`})),
       FC.el("p", {class: "headline", text: a.headline}),
       FC.el("p", {class: "instruction", text: a.instruction}),
-      FC.el("p", {class: "facts", text: `saturation now ${FC.percent(Number(p.saturationNow))}` +
-        ` · peak ${FC.percent(Number(p.saturationPeak))} at ${p.peakTime || "-"}` +
-        ` · onset ${a.onset} · expires ${a.expires}`}));
+      figuresTable(a),
+      FC.el("p", {class: "facts", text: `onset ${when(a.onset_at)} · expires ` +
+        when(a.expires_at)}));
     const history = FC.el("ol", {class: "history"});
     for (const h of a.history) {
       history.append(FC.el("li", {"data-msgtype": h.msgType},
-        FC.el("b", {text: h.msgType}), ` ${h.sent} · ${h.level} · ${h.headline}`));
+        FC.el("b", {text: h.msgType}), ` ${when(h.sent_at)} · ${h.level} · ${h.headline}`));
     }
     card.append(FC.el("details", {}, FC.el("summary", {text: `History (${a.history.length})`}),
       history));
     const acks = FC.el("ul", {class: "acks"});
     for (const k of a.acks) {
-      acks.append(FC.el("li", {text: `acknowledged by ${k.by} at ${FC.dateTime(k.at)}` +
+      acks.append(FC.el("li", {text: `acknowledged by ${k.by} at ${FC.when(k.at)}` +
         (k.note ? ` — ${k.note}` : "")}));
     }
     card.append(acks);
-    if (a.status === "active") {
+    if (active) {
       const button = FC.el("button", {class: "ack", type: "button",
         text: a.acknowledged ? "Acknowledged ✓ (again)" : "Acknowledge"});
       button.addEventListener("click", () => acknowledge(a.latest));
@@ -208,16 +278,24 @@
     return card;
   }
 
+  // Active alerts first; cancelled (and replaced) ones folded away below them.
   async function loadAlerts() {
     const body = await FC.getJSON("/api/alerts?include=cancelled");
     const box = document.getElementById("alerts");
-    if (!body.alerts.length) {
-      box.replaceChildren(FC.el("p", {class: "muted", text: "No alerts."}));
-    } else {
-      box.replaceChildren(...body.alerts.map(alertCard));
+    const active = body.alerts.filter((a) => a.status === "active");
+    const closed = body.alerts.filter((a) => a.status !== "active");
+    const children = active.length ? active.map(alertCard) :
+      [FC.el("p", {class: "muted", text: "No active alerts."})];
+    if (closed.length) {
+      const fold = FC.el("details", {id: "cancelled-alerts", class: "cancelled-alerts"},
+        FC.el("summary", {text: `Cancelled alerts (${closed.length})`}),
+        FC.el("div", {class: "alerts"}, ...closed.map(alertCard)));
+      fold.open = cancelledOpen;
+      fold.addEventListener("toggle", () => { cancelledOpen = fold.open; });
+      children.push(fold);
     }
-    document.body.dataset.alerts = String(body.alerts.filter((a) =>
-      a.status === "active").length);
+    box.replaceChildren(...children);
+    document.body.dataset.alerts = String(active.length);
   }
 
   async function acknowledge(identifier) {

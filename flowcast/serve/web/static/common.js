@@ -56,10 +56,25 @@ const FC = (() => {
       timeZone: zone}).format(new Date(ms));
   }
 
-  function dateTime(ms) {
-    if (ms === null || ms === undefined) return "-";
-    return new Intl.DateTimeFormat("en-GB", {month: "short", day: "numeric", hour: "2-digit",
-      minute: "2-digit", timeZone: zone}).format(new Date(ms));
+  function localParts(ms) {
+    const parts = {};
+    const format = new Intl.DateTimeFormat("en-GB", {weekday: "short", day: "numeric",
+      month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      timeZone: zone});
+    for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+    return parts;
+  }
+
+  // A time as people write it, in the city's time zone: "11:15" on the local day of
+  // `referenceMs` (the page's "today": its newest data, else the clock), "Fri 2 Oct 11:15"
+  // on any other day.
+  function when(ms, referenceMs) {
+    if (ms === null || ms === undefined || !Number.isFinite(Number(ms))) return "-";
+    const p = localParts(Number(ms));
+    const today = localParts(referenceMs ?? Date.now());
+    const time = `${p.hour}:${p.minute}`;
+    if (p.year === today.year && p.month === today.month && p.day === today.day) return time;
+    return `${p.weekday} ${p.day} ${p.month} ${time}`;
   }
 
   function minutes(seconds) {
@@ -84,8 +99,18 @@ const FC = (() => {
   // Open /api/events and call handlers[kind](payload) for each event; status(text, ok) tells
   // the page whether the stream is up. EventSource reconnects by itself; reconnected() then
   // lets the page reload what it missed while the stream was down.
+  // With ?once in the page's address the stream sends the current state and ends (for
+  // screenshots and headless browsers whose virtual time must run out); the page stays as drawn.
   function liveEvents(handlers, status, reconnected) {
-    const source = new EventSource("/api/events");
+    const once = new URLSearchParams(window.location.search).has("once");
+    const source = new EventSource(once ? "/api/events?once" : "/api/events");
+    if (once) {
+      source.addEventListener("end", () => {
+        source.close();
+        status("snapshot", true);
+        document.body.dataset.snapshot = "done";
+      });
+    }
     let wasDown = false;
     source.onopen = () => {
       status("live", true);
@@ -114,6 +139,6 @@ const FC = (() => {
     };
   }
 
-  return {levelColour, levelWord, levelInk, el, svg, setZone, clock, dateTime, minutes, percent,
-    getJSON, liveEvents, batched};
+  return {levelColour, levelWord, levelInk, el, svg, setZone, clock, when, minutes,
+    percent, getJSON, liveEvents, batched};
 })();

@@ -1,12 +1,16 @@
 // The guidance screen: routes to one destination ranked best first, with their level now and
-// ahead, and a schematic of the network coloured by the level now. Live over server-sent events.
+// ahead, what the destination spot's saturation means for a driver (full, and where to go
+// instead), and a schematic of the network coloured by the level now. Live over server-sent
+// events.
 "use strict";
 
 (() => {
   const params = new URLSearchParams(location.search);
   const CHIP_HORIZONS = [15, 30, 60];
   const TREND_ARROWS = {worsening: "▲", improving: "▼", steady: "▶"};
-  const ADVICE_WORDS = {take: "TAKE", avoid: "AVOID", alternative: "OK", unknown: "NO DATA"};
+  const ADVICE_WORDS = {take: "TAKE", avoid: "AVOID", alternative: "OK", full: "FULL",
+    unknown: "NO DATA"};
+  const LABEL_SCALES = [1, 0.85, 0.7, 0.55];
   const state = {geometry: null, screen: null, levels: new Map(), paths: new Map()};
 
   function showMessage(text) {
@@ -57,21 +61,90 @@
       state.paths.set(seg.id, line);
     }
     map.append(under, roads);
-    for (const spot of g.spots) {
-      const [x, y] = project(spot.lonlat);
-      const right = x > width * 0.7;
-      map.append(FC.svg("circle", {cx: x, cy: y, r: 9, class: "spot-dot"}),
-        FC.svg("text", {x: right ? x - 14 : x + 14, y: y + 28, class: "map-label",
-          "text-anchor": right ? "end" : "start", text: spot.name}));
-    }
+    // Markers first, then their labels (the screen's own first), placed where they overlap
+    // nothing and stay inside the map.
+    const labels = [];
     if (screen) {
       const [x, y] = project(screen.lonlat);
       map.append(FC.svg("rect", {x: x - 11, y: y - 11, width: 22, height: 22,
-        class: "screen-dot"}),
-        FC.svg("text", {x: x > width / 2 ? x - 16 : x + 16, y: y - 16, class: "map-label",
-          "text-anchor": x > width / 2 ? "end" : "start", text: "YOU ARE HERE"}));
+        class: "screen-dot"}));
+      labels.push({x, y, r: 13, text: "YOU ARE HERE", kind: "screen"});
     }
+    for (const spot of g.spots) {
+      const [x, y] = project(spot.lonlat);
+      map.append(FC.svg("circle", {cx: x, cy: y, r: 9, class: "spot-dot"}));
+      labels.push({x, y, r: 11, text: spot.name, kind: "spot"});
+    }
+    placeLabels(map, labels, width, height);
     paintMap();
+  }
+
+  // Candidate places for a label of font size f around its marker (radius r): the baseline's
+  // offset from the marker and the text anchor. Right and left first, then above and below,
+  // then the four corners; each clear of the marker itself.
+  function labelSpots(r, f) {
+    const g = r + 6, mid = 0.35 * f, low = r + 0.8 * f;
+    return [[g, mid, "start"], [-g, mid, "end"], [0, -g - 0.25 * f, "middle"],
+      [0, g + 0.8 * f, "middle"], [g, -r, "start"], [-g, -r, "end"], [g, low, "start"],
+      [-g, low, "end"]];
+  }
+
+  function boxOf(b, pad) {
+    return {x0: b.x - pad, y0: b.y - pad, x1: b.x + b.width + pad, y1: b.y + b.height + pad};
+  }
+
+  function overlapArea(a, b) {
+    const w = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+    const h = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+    return w > 0 && h > 0 ? w * h : 0;
+  }
+
+  // Put each label (in order) where it overlaps no marker and no label placed before it and
+  // stays inside the width x height view box, shrinking it when no spot around its marker
+  // has room; failing that, where it overlaps least, pulled inside the box.
+  function placeLabels(map, labels, width, height) {
+    const markers = labels.map((l) => ({x0: l.x - l.r, y0: l.y - l.r, x1: l.x + l.r,
+      y1: l.y + l.r}));
+    const placed = [];
+    for (const label of labels) {
+      const node = FC.svg("text", {class: "map-label map-label-" + label.kind,
+        text: label.text});
+      map.append(node);
+      let best = null;
+      for (const scale of LABEL_SCALES) {
+        const size = 22 * scale;
+        node.style.fontSize = size.toFixed(1) + "px";
+        for (const [dx, dy, anchor] of labelSpots(label.r, size)) {
+          node.setAttribute("x", (label.x + dx).toFixed(1));
+          node.setAttribute("y", (label.y + dy).toFixed(1));
+          node.setAttribute("text-anchor", anchor);
+          const box = boxOf(node.getBBox(), 3);
+          const outside = Math.max(0, -box.x0) + Math.max(0, box.x1 - width) +
+            Math.max(0, -box.y0) + Math.max(0, box.y1 - height);
+          const overlap = markers.concat(placed).reduce((sum, o) => sum + overlapArea(box, o),
+            0);
+          const cost = outside * 1e6 + overlap;
+          if (best === null || cost < best.cost) {
+            best = {cost, scale, anchor, x: node.getAttribute("x"), y: node.getAttribute("y")};
+          }
+          if (cost === 0) break;
+        }
+        if (best.cost === 0) break;
+      }
+      node.style.fontSize = (22 * best.scale).toFixed(1) + "px";
+      node.setAttribute("x", best.x);
+      node.setAttribute("y", best.y);
+      node.setAttribute("text-anchor", best.anchor);
+      let box = boxOf(node.getBBox(), 3);
+      const shiftX = Math.max(0, -box.x0) - Math.max(0, box.x1 - width);
+      const shiftY = Math.max(0, -box.y0) - Math.max(0, box.y1 - height);
+      if (shiftX || shiftY) {
+        node.setAttribute("x", (Number(best.x) + shiftX).toFixed(1));
+        node.setAttribute("y", (Number(best.y) + shiftY).toFixed(1));
+        box = boxOf(node.getBBox(), 3);
+      }
+      placed.push(box);
+    }
   }
 
   const paintMap = FC.batched(() => {
@@ -116,11 +189,11 @@
     }
     const level = now.level || 0;
     return FC.el("article", {class: "route advice-" + advice, "data-route": route.route,
-      "data-rank": String(route.rank ?? ""), "data-advice": advice},
+      "data-rank": String(route.rank ?? ""), "data-advice": advice,
+      "data-road-advice": route.road_advice || ""},
       FC.el("div", {class: "rank", text: route.rank ? String(route.rank) : "–"}),
       FC.el("div", {class: "route-body"},
-        FC.el("div", {class: "route-name",
-          text: route.name + "  ·  " + route.route.split("-").pop()}),
+        FC.el("div", {class: "route-name", text: route.name}),
         FC.el("div", {class: "route-time"},
           FC.el("span", {class: "big-time", text: FC.minutes(first.travel_time_s ??
             now.travel_time_s)}), " min",
@@ -132,9 +205,23 @@
       FC.el("div", {class: "advice", text: ADVICE_WORDS[advice] || advice.toUpperCase()}));
   }
 
+  // What the destination spot's saturation means for a driver: "Wuzhizhou Island full, expect
+  // entry limits" and where the bureau sends arrivals instead.
+  function drawNotice(spot) {
+    const box = document.getElementById("notice");
+    const shown = Boolean(spot && spot.notice);
+    box.hidden = !shown;
+    box.className = "notice" + (shown ? " notice-" + spot.state : "");
+    box.dataset.state = spot ? spot.state : "";
+    box.dataset.spot = spot ? spot.spot : "";
+    document.getElementById("notice-text").textContent = shown ? spot.notice : "";
+    document.getElementById("notice-instead").textContent = shown ? (spot.instead || "") : "";
+  }
+
   function drawScreen() {
     const s = state.screen;
     if (!s) return;
+    drawNotice(s.destination_spot);
     document.getElementById("screen-name").textContent = s.name;
     document.getElementById("destination").textContent = s.destination;
     document.getElementById("issued").textContent = FC.clock(s.issued_at);

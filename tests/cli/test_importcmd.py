@@ -1,4 +1,5 @@
-"""``flowcast import`` through the real CLI entry point: summary, exit codes, --out handling."""
+"""``flowcast import`` through the real CLI entry point: summary, exit codes, --out handling,
+the title and the minimal city of ``--city-out``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from flowcast.cli import main
+from flowcast.formats.city_read import load_city
 from flowcast.formats.dataset import graph_of, load_dataset
 
 CSV = ("date,90217,90218,90219\n"
@@ -155,5 +157,76 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for flag in ("--layout", "--time-column", "--sensor-column", "--value-column",
                  "--timezone", "--units", "--zero-is-missing", "--keep-zeros", "--force",
-                 "--adjacency", "--start", "--interval", "--variable"):
+                 "--adjacency", "--start", "--interval", "--variable", "--title",
+                 "--city-out", "--road-class", "--free-flow"):
         assert flag in text
+
+
+# ----- --title and --city-out ---------------------------------------------------------------
+
+def test_city_out_writes_a_city_whose_ids_are_the_csv_sensors(
+        files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv, adj = files
+    out, city_file = tmp_path / "ds", tmp_path / "cities" / "sz.geojson"
+    assert main(["import", str(csv), "--adjacency", str(adj), "--out", str(out),
+                 "--title", "SZ-taxi sample", "--city-out", str(city_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "  title       SZ-taxi sample" in printed
+    assert (f"  city        3 segments, one per sensor (branch 3); free flow 8.2..20.1 km/h; "
+            f"4 links -> {city_file} and {out / 'city.geojson'}") in printed
+    data = load_dataset(out)
+    assert data.roads is not None and data.roads.attrs["title"] == "SZ-taxi sample"
+    assert data.city_geojson == city_file.read_text(encoding="utf-8")
+    city = load_city(city_file)
+    assert list(city.sensor_ids) == list(data.roads["sensor"].values) == [
+        "90217", "90218", "90219"]
+    assert list(city.segment_ids) == list(city.sensor_ids)
+    assert city.downstream.to_dense().tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+    # the 85th percentile of each sensor's speeds above 0
+    expected = [np.percentile(v, 85) for v in ([8.5, 7.5, 6.5], [12, 11], [20.25, 19])]
+    np.testing.assert_allclose(city.segment_free_flow_kmh, expected, atol=0.05)
+    assert city.timezone == "Asia/Shanghai" and city.name == "speed"
+
+
+def test_city_flags_set_class_and_free_flow(files: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    csv, _ = files
+    city_file = tmp_path / "city.geojson"
+    assert main(["import", str(csv), "--out", str(tmp_path / "ds"), "--city-out",
+                 str(city_file), "--road-class", "arterial", "--free-flow", "55"]) == 0
+    assert "(arterial 3); free flow 55 km/h; 0 links" in capsys.readouterr().out
+    city = load_city(city_file)
+    assert city.segment_free_flow_kmh.tolist() == [55.0] * 3
+    assert city.downstream.indices.size == 0  # no --adjacency, no links
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--road-class", "branch"], "add --city-out"),
+    (["--free-flow", "40"], "add --city-out"),
+    (["--city-out", "{tmp}/c.geojson", "--free-flow", "0"],
+     "--free-flow must be auto or a speed in km/h from 5 to 200, got 0"),
+    (["--city-out", "{tmp}/c.geojson", "--free-flow", "fast"], "--free-flow must be auto"),
+    (["--city-out", "{tmp}"], "is a directory; give a file name"),
+    (["--city-out", "{tmp}/taken.geojson"], "already exists; add --force"),
+])
+def test_city_mistakes_are_one_line_errors_before_reading(
+        files: tuple[Path, Path], tmp_path: Path, args: list[str], words: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    csv, _ = files
+    (tmp_path / "taken.geojson").write_text("keep", encoding="utf-8")
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["import", str(csv), "--out", str(tmp_path / "ds"), *filled]) == 2
+    assert words in one_error_line(capsys)
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "c.geojson").exists()
+    assert (tmp_path / "taken.geojson").read_text(encoding="utf-8") == "keep"
+
+
+def test_a_sensor_id_a_city_cannot_hold_is_refused(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "odd.csv"
+    csv.write_text("date,Main St 1,S2\n1/1/2015 0:00,30,40\n1/1/2015 0:15,31,41\n",
+                   encoding="utf-8")
+    assert main(["import", str(csv), "--out", str(tmp_path / "ds"), "--city-out",
+                 str(tmp_path / "c.geojson")]) == 2
+    assert "'Main St 1'" in one_error_line(capsys)
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "c.geojson").exists()

@@ -1,5 +1,6 @@
-"""``flowcast train`` and ``flowcast backtest`` through the real CLI entry point: the files they
-write, what they print, and exit 2 with one line for every bad argument."""
+"""``flowcast backtest`` through the real CLI entry point: the files it writes, what it says it
+scored (a model retrained per fold from a model's settings, or that model as-is), the model
+directory left alone unless ``--record``, and exit 2 with one line for every bad argument."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from flowcast.models.roads.artifact import load_model, read_model_json
 TZ = "Asia/Shanghai"
 
 
-def _write(path: Path, days: int = 6, interval_min: int = 15, seed: int = 0) -> Path:
+def _write(path: Path, days: int = 6, interval_min: int = 15, seed: int = 0,
+           title: str | None = None) -> Path:
     """A 4-sensor dataset of ``days`` days of speeds with a daily shape (some zeros)."""
     rng = np.random.default_rng(seed)
     per_day = 24 * 60 // interval_min
@@ -31,20 +33,24 @@ def _write(path: Path, days: int = 6, interval_min: int = 15, seed: int = 0) -> 
     roads = make_series_dataset(
         "sensor", ["S1", "S2", "S3", "S4"],
         pd.date_range("2025-06-02", periods=t, freq=f"{interval_min}min", tz=TZ),
-        {"speed": speed}, {"speed": "km/h"}, interval_s=interval_min * 60, timezone=TZ)
+        {"speed": speed}, {"speed": "km/h"}, interval_s=interval_min * 60, timezone=TZ,
+        source="flowcast import speeds.csv")
+    if title is not None:
+        roads.attrs["title"] = title
     return save_dataset(FlowDataset(roads=roads), path)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("data") / "roads")
+    return _write(tmp_path_factory.mktemp("data") / "roads", title="Four test roads, June 2025")
 
 
 @pytest.fixture(scope="module")
 def model_dir(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "full"
     assert main(["train", str(dataset), "--out", str(out), "--horizons", "15,30",
-                 "--no-quantiles", "--threads", "1", "--zero-is-missing"]) == 0
+                 "--no-quantiles", "--threads", "1", "--max-trees", "20",
+                 "--zero-is-missing"]) == 0
     return out
 
 
@@ -60,45 +66,28 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 # ----- success ------------------------------------------------------------------------------
 
-def test_train_prints_validation_beside_baselines_and_writes_the_model(
-        dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "model"
-    assert main(["train", str(dataset), "--out", str(out), "--horizons", "15,30",
-                 "--threads", "1", "--stride", "2", "--max-trees", "40",
-                 "--learning-rate", "0.1"]) == 0
-    printed = capsys.readouterr().out
-    assert "validation tail (last 10% of the training times" in printed
-    for name in ("lightgbm", "last_value", "historical_average", "seasonal_naive",
-                 "profile_persistence"):
-        assert name in printed
-    assert "P10-P90 cover" in printed
-    model = load_model(out, bucket_s=900, target="speed")
-    assert model.horizons == (1, 2) and model.has_intervals
-    training = model.info["training"]
-    assert training["data_hash"].startswith("sha256:") and training["config"]["stride"] == 2
-    assert training["config"]["max_rounds"] == 40
-    assert training["config"]["params"]["learning_rate"] == 0.1
-    assert max(b.num_trees() for b in model.boosters.values()) <= 40
-    assert training["last_bucket"] == "2025-06-07T15:45:00Z"
-    assert {r["model"] for r in model.info["metrics"]["validation"]} >= {"lightgbm"}
-    assert f"model {model.version} -> {out}" in printed
-
-
 def test_backtest_writes_the_report_files(dataset: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report"
     assert main(["backtest", str(dataset), "--report", str(report), "--folds", "2",
-                 "--horizons", "15,60", "--no-quantiles", "--threads", "1"]) == 0
+                 "--horizons", "15,60", "--no-quantiles", "--threads", "1",
+                 "--max-trees", "20"]) == 0
     printed = capsys.readouterr().out
     assert "trained per fold on the data before each fold's first origin" in printed
     assert "per horizon (zeros scored as values)" in printed and "60 min" in printed
+    assert "MAE, RMSE, bias in km/h; MAPE, WAPE in %" in printed
     doc = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
     assert doc["model"] == "lightgbm" and doc["horizons_steps"] == [1, 4]
     assert doc["meta"]["model_mode"] == "trained" and len(doc["meta"]["folds"]) == 2
+    assert doc["title"] == "Backtest of Four test roads, June 2025"
+    assert doc["variable"] == "speed" and doc["unit"] == "km/h"
     assert "profile_persistence" in doc["baselines"]
     table = read_predictions(report / "predictions.csv")
     assert list(table.columns[:6]) == list(PREDICTION_COLUMNS) and "fold" in table
-    assert (report / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<h1>Backtest of Four test roads, June 2025</h1>" in page
+    assert "MAE (km/h)" in page and "{" not in page.split("About this report")[1]
 
 
 def test_backtest_tgcn_protocol_prints_the_pooled_table(
@@ -106,7 +95,7 @@ def test_backtest_tgcn_protocol_prints_the_pooled_table(
     report = tmp_path / "tgcn"
     assert main(["backtest", str(dataset), "--report", str(report), "--protocol", "tgcn",
                  "--horizons", "30", "--zero-is-missing", "--no-quantiles",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--max-trees", "20"]) == 0
     printed = capsys.readouterr().out
     assert "T-GCN protocol (steps 1..h pooled, zeros kept)" in printed
     doc = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
@@ -115,30 +104,55 @@ def test_backtest_tgcn_protocol_prints_the_pooled_table(
     assert doc["meta"]["zeros_in_inputs"] == "missing"
 
 
-def test_backtest_with_a_model_retrains_it_per_fold_and_records_the_run(
+def test_a_model_retrained_per_fold_is_said_so_and_not_recorded(
         dataset: Path, model_dir: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
+    before = (model_dir / "model.json").read_bytes()
+    version = load_model(model_dir).version
     report = tmp_path / "retrained"
     assert main(["backtest", str(dataset), "--model", str(model_dir), "--report",
                  str(report)]) == 0
     printed = capsys.readouterr().out
-    assert "RETRAINED per fold" in printed and "recorded in" in printed
+    assert (f"model: LightGBM retrained per fold from the settings of {model_dir} (version "
+            f"{version})") in printed
+    assert "That model itself is not scored" in printed
+    assert "add --record to keep these scores" in printed
+    assert (model_dir / "model.json").read_bytes() == before  # only read
     doc = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
-    assert doc["meta"]["model_mode"] == "retrained per fold"
-    assert doc["meta"]["training"]["zero_is_missing"] is True  # the model's own settings
+    meta = doc["meta"]
+    assert meta["model_mode"] == "retrained per fold"
+    assert "model_version" not in meta  # no claim that this version was scored
+    assert meta["settings_from"] == {"model_dir": str(model_dir), "model_version": version}
+    assert meta["model"].startswith("LightGBM retrained per fold from the settings of")
+    assert meta["training"]["zero_is_missing"] is True  # the model's own settings
     assert doc["protocol"]["zero_is_missing"] is True
+    assert meta["folds"][0]["model_version"] != version  # each fold trains its own model
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert "<b>Model:</b> LightGBM retrained per fold from the settings of" in page
+    assert "settings_from.model_version" in page
+
+
+def test_record_keeps_the_scores_in_model_json(dataset: Path, model_dir: Path,
+                                               tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "recorded"
+    assert main(["backtest", str(dataset), "--model", str(model_dir), "--report",
+                 str(report), "--record"]) == 0
+    assert "recorded in" in capsys.readouterr().out
     recorded = read_model_json(model_dir)["metrics"]["backtests"][-1]
     assert recorded["model_mode"] == "retrained per fold"
+    assert recorded["dataset"] == str(dataset.resolve())
+    assert recorded["report"] == str(report.resolve())
 
 
-def test_backtest_evaluates_a_model_trained_before_the_test_span_as_is(
+def test_a_model_trained_before_the_test_span_is_evaluated_as_is(
         dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     roads = xr.open_dataset(dataset / "roads.nc", engine="h5netcdf").load()
     early = save_dataset(FlowDataset(roads=roads.isel(time=slice(0, 4 * 96))),
                          tmp_path / "early")
     model = tmp_path / "early-model"
     assert main(["train", str(early), "--out", str(model), "--horizons", "15,30",
-                 "--no-quantiles", "--threads", "1"]) == 0
+                 "--no-quantiles", "--threads", "1", "--max-trees", "20"]) == 0
     capsys.readouterr()
     report = tmp_path / "as-is"
     assert main(["backtest", str(dataset), "--model", str(model), "--report", str(report),
@@ -166,32 +180,6 @@ def five_minute(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write(tmp_path_factory.mktemp("five") / "roads", days=2, interval_min=5)
 
 
-TRAIN_ERRORS = [
-    (["--horizons", "15"], "say where to write the model: --out"),
-    (["--out", "{tmp}/m", "--horizons", "20"],
-     "--horizons: horizon 20 min is not a positive multiple of the dataset's 15 min buckets"),
-    (["--out", "{tmp}/m", "--horizons", "15,abc"], "--horizons must be minutes"),
-    (["--out", "{tmp}/m", "--horizons", "6000"], "longest horizon (6000 min = 400 buckets) is "
-                                                 "longer than the data allows"),
-    (["--out", "{tmp}/m", "--stride", "0"], "--stride must be at least 1, got 0"),
-    (["--out", "{tmp}/m", "--sensors", "many"], "--sensors must be a whole number"),
-    (["--out", "{tmp}/m", "--target", "flow"], "has no 'flow' series"),
-    (["--out", "{tmp}/m", "--target", "colour"], "--target must be one of"),
-    (["--out", "{tmp}"], "already exists; add --force"),
-    (["--out", "{tmp}/m", "--learning-rate", "2"], "--learning-rate must be a number in (0, 1]"),
-    (["--out", "{tmp}/m", "--max-trees", "-5"], "--max-trees must be at least 1, got -5"),
-]
-
-
-@pytest.mark.parametrize(("args", "message"), TRAIN_ERRORS)
-def test_train_user_errors(dataset: Path, tmp_path: Path, args: list[str], message: str,
-                           capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["train", str(dataset), *(a.replace("{tmp}", str(tmp_path)) for a in args)]
-    assert main(argv) == 2
-    assert message in one_error_line(capsys)
-    assert not (tmp_path / "m").exists()
-
-
 BACKTEST_ERRORS = [
     ([], "say where to write the report: --report DIR"),
     (["--report", "{tmp}/r", "--test-fraction", "0"],
@@ -206,12 +194,15 @@ BACKTEST_ERRORS = [
     (["--report", "{tmp}/r", "--protocol", "arima"], "--protocol must be one of"),
     (["--report", "{tmp}/r", "--model", "{tmp}/no-model"], "does not exist or is not a "
                                                           "directory"),
+    (["--report", "{tmp}/r", "--record"], "--record keeps the scores in a model's model.json"),
+    (["--report", "{tmp}/a-file"], "exists and is not a directory; choose another --report"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), BACKTEST_ERRORS)
 def test_backtest_user_errors(dataset: Path, tmp_path: Path, args: list[str], message: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("not a report", encoding="utf-8")
     argv = ["backtest", str(dataset), *(a.replace("{tmp}", str(tmp_path)) for a in args)]
     assert main(argv) == 2
     assert message in one_error_line(capsys)
@@ -223,10 +214,11 @@ def test_backtest_bad_datasets(tmp_path: Path, no_time_axis: Path, five_minute: 
     report = str(tmp_path / "r")
     assert main(["backtest", str(tmp_path / "nothing"), "--report", report]) == 2
     assert "does not exist" in one_error_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["backtest", str(tmp_path / "empty"), "--report", report]) == 2
+    assert "holds no road series" in one_error_line(capsys)
     assert main(["backtest", str(no_time_axis), "--report", report]) == 2
     assert "has no 'time' axis" in one_error_line(capsys)
     assert main(["backtest", str(five_minute), "--model", str(model_dir),
                  "--report", report]) == 2
     assert "trained on 900 s buckets, the data has 300 s buckets" in one_error_line(capsys)
-    assert main(["train", str(no_time_axis), "--out", str(tmp_path / "m")]) == 2
-    assert "has no 'time' axis" in one_error_line(capsys)

@@ -1,5 +1,7 @@
 """``flowcast replay`` through the real CLI entry point: the report it writes for a chosen span,
-and exit 2 with one line for every mistake a user can make."""
+the model directory left alone unless ``--record``, exit 2 with one line for every mistake a
+user can make (found before anything heavy is loaded), and imported SZ-taxi data replayed with
+the city ``flowcast import --city-out`` made for it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import flowcast.cli.replay as replay_command
 from flowcast.cli import main
 from flowcast.evaluation.report import read_predictions
 from flowcast.formats.dataset import FlowDataset, load_dataset, save_dataset
@@ -20,6 +23,7 @@ from flowcast.models.roads.feature_spec import FeatureSpec
 from flowcast.models.roads.training import TrainConfig, road_history, train_road_model
 
 TZ = dt.timezone(dt.timedelta(hours=8))
+SZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "sz-taxi" / "ye11qing-subset40"
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +79,26 @@ def test_replay_of_a_span_writes_the_report(dataset: Path, model_dir: Path, tmp_
         "5min")).all()
     doc = json.loads((report / "metrics.json").read_text())
     assert doc["meta"]["series"].startswith("segments")
+    assert doc["meta"]["model"].endswith("as served by the streaming engine")
+    assert doc["title"].startswith("Replay of simulated city ")
     assert (report / "report.html").read_text().startswith("<!")
-    # the replay's scores travel with the model, beside its backtests
+
+
+def test_the_model_is_only_read_unless_record(dataset: Path, model_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    before = (model_dir / "model.json").read_bytes()
+    span = ["--from", "2026-10-06T12:00", "--until", "2026-10-06T12:30", "--no-progress"]
+    assert main(["replay", str(dataset), "--model", str(model_dir), "--report",
+                 str(tmp_path / "a"), *span]) == 0
+    assert "add --record to keep these scores" in capsys.readouterr().out
+    assert (model_dir / "model.json").read_bytes() == before
+    report = tmp_path / "b"
+    assert main(["replay", str(dataset), "--model", str(model_dir), "--report", str(report),
+                 *span, "--record"]) == 0
+    assert "recorded in" in capsys.readouterr().out
     recorded = json.loads((model_dir / "model.json").read_text())["metrics"]["backtests"][-1]
     assert recorded["kind"] == "replay" and recorded["report"] == str(report.resolve())
+    assert recorded["dataset"] == str(dataset.resolve())
     assert {r["horizon_steps"] for r in recorded["per_horizon"]} >= {3, 6}
 
 
@@ -133,7 +153,90 @@ def test_a_dataset_without_its_city_is_refused(dataset: Path, model_dir: Path, t
     path = save_dataset(FlowDataset(roads=load_dataset(dataset).roads), tmp_path / "bare")
     assert main(["replay", str(path), "--model", str(model_dir), "--report",
                  str(tmp_path / "r")]) == 2
-    assert "city.geojson" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "has no city.geojson" in line and "--city-out" in line
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("no model", "does not exist or is not a directory"),
+    ("not a model", "holds no model.json"),
+    ("no dataset", "does not exist; create one"),
+    ("no roads", "holds no road series"),
+    ("no city", "has no city.geojson"),
+    ("report is a file", "exists and is not a directory; choose another --report"),
+])
+def test_paths_are_checked_before_anything_is_loaded(
+        case: str, words: str, dataset: Path, model_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the dataset was loaded before the arguments were checked")
+
+    monkeypatch.setattr(replay_command, "load_dataset", never)
+    monkeypatch.setattr(replay_command.ModelHolder, "roads", never)
+    data, model, report = dataset, model_dir, tmp_path / "r"
+    if case == "no model":
+        model = tmp_path / "nowhere"
+    elif case == "not a model":
+        model = tmp_path
+    elif case == "no dataset":
+        data = tmp_path / "gone"
+    elif case == "no roads":
+        data = tmp_path / "empty"
+        data.mkdir()
+    elif case == "no city":
+        data = tmp_path / "bare"
+        data.mkdir()
+        (data / "roads.nc").write_bytes((dataset / "roads.nc").read_bytes())
+    else:
+        report.write_text("a file", encoding="utf-8")
+    assert main(["replay", str(data), "--model", str(model), "--report", str(report)]) == 2
+    assert words in one_error_line(capsys)
+
+
+# ----- imported real data: SZ-taxi with the city `flowcast import --city-out` makes ----------
+
+@pytest.fixture(scope="module")
+def sz_imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The first 9 days of the real SZ-taxi subset (40 roads, 15-min buckets) imported with
+    its adjacency and a city, zeros as no data; and the CSV's sensor ids."""
+    root = tmp_path_factory.mktemp("sz")
+    lines = (SZ / "sz_speed.csv").read_text(encoding="utf-8").splitlines()
+    head = root / "sz_speed.csv"
+    head.write_text("\n".join(lines[:1 + 9 * 96]) + "\n", encoding="utf-8")
+    out = root / "sz"
+    assert main(["import", str(head), "--adjacency", str(SZ / "sz_adj.csv"),
+                 "--zero-is-missing", "--city-out", str(root / "sz-city.geojson"),
+                 "--out", str(out)]) == 0
+    return out, lines[0].split(",")[1:]
+
+
+def test_imported_sz_taxi_replays_with_its_minimal_city(
+        sz_imported: tuple[Path, list[str]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    dataset, sensors = sz_imported
+    model = tmp_path / "model"
+    assert main(["train", str(dataset), "--out", str(model), "--horizons", "15,30",
+                 "--no-quantiles", "--max-trees", "5", "--threads", "1"]) == 0
+    before = (model / "model.json").read_bytes()
+    report = tmp_path / "replay"
+    assert main(["replay", str(dataset), "--model", str(model), "--report", str(report),
+                 "--from", "2015-01-09T08:00", "--until", "2015-01-09T09:00",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert (model / "model.json").read_bytes() == before
+    doc = json.loads((report / "metrics.json").read_text())
+    assert doc["meta"]["stream"]["deadletters"] == {} and doc["meta"]["fallback_rows"] == 0
+    assert doc["unit"] == "km/h" and doc["title"] == "Replay of sz_speed.csv (imported)"
+    table = read_predictions(report / "predictions.csv")
+    own = table[table["model"] == "lightgbm"]
+    # one segment per sensor, named as the CSV names the sensor: every one is published
+    assert set(own["series"]) == set(sensors)
+    assert len(own["origin"].unique()) == 5  # 08:00 .. 09:00 local, every 15 minutes
+    roads = load_dataset(dataset).roads
+    start = (own["target_time"] - pd.Timedelta("15min")).dt.tz_localize(None).to_numpy()
+    truth = np.array([roads["speed"].sel(sensor=s, time=t).item()
+                      for s, t in zip(own["series"], start, strict=True)])
+    np.testing.assert_allclose(own["y_true"].to_numpy(), truth, rtol=1e-6)
 
 
 def test_sensor_values_reach_the_report_truth(dataset: Path, model_dir: Path, tmp_path: Path,
