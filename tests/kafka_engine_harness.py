@@ -14,23 +14,26 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from engine_harness import conditions_by_issue, quiet_simulator
-from kafka import KafkaConsumer
+from engine_harness import conditions_by_issue, quiet_simulator, small_city
+from kafka import KafkaAdminClient, KafkaConsumer
 
 from flowcast.city import City
 from flowcast.config import Settings
 from flowcast.engine.clock import EventClock
 from flowcast.engine.loop import Engine
+from flowcast.formats.city_write import save_city
 from flowcast.ingest.simulator import Simulator
 from flowcast.ingest.stream import stream_simulation
 from flowcast.transport.bus.broker import Bus
 from flowcast.transport.sinks import BusSink, KafkaSink
+from flowcast.transport.topics import create_topics, topic_specs
 
 BUCKET_MS = 300_000
 HOURS = 2
@@ -105,6 +108,25 @@ class Processes:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+@dataclass
+class World:
+    """A test's broker settings, city and engine processes."""
+
+    settings: Settings
+    city: City
+    procs: Processes
+
+
+def make_world(tmp_path: Path, settings: Settings, admin: KafkaAdminClient) -> World:
+    """Create ``settings``' topics (4 partitions), write the city and the config."""
+    create_topics(admin, topic_specs(settings.topics, partitions=PARTITIONS))
+    city = small_city()
+    city_file = tmp_path / "city.geojson"
+    save_city(city, city_file)
+    config = write_config(tmp_path / "flowcast.toml", settings)
+    return World(settings, city, Processes(tmp_path, config, city_file))
 
 
 def kill_9(proc: subprocess.Popen[bytes]) -> None:

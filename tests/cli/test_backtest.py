@@ -7,42 +7,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
+from cli_harness import one_error_line, write_speed_dataset
 
 from flowcast.cli import main
 from flowcast.evaluation.predictions import PREDICTION_COLUMNS
 from flowcast.evaluation.report import read_predictions
-from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
+from flowcast.formats.dataset import FlowDataset, save_dataset
 from flowcast.models.roads.artifact import load_model, read_model_json
-
-TZ = "Asia/Shanghai"
-
-
-def _write(path: Path, days: int = 6, interval_min: int = 15, seed: int = 0,
-           title: str | None = None) -> Path:
-    """A 4-sensor dataset of ``days`` days of speeds with a daily shape (some zeros)."""
-    rng = np.random.default_rng(seed)
-    per_day = 24 * 60 // interval_min
-    t = days * per_day
-    speed = (45 + 12 * np.sin(np.arange(t) * 2 * np.pi / per_day)[None, :]
-             + rng.normal(0, 2, (4, t))).astype(np.float32)
-    speed[rng.random(speed.shape) < 0.03] = 0
-    roads = make_series_dataset(
-        "sensor", ["S1", "S2", "S3", "S4"],
-        pd.date_range("2025-06-02", periods=t, freq=f"{interval_min}min", tz=TZ),
-        {"speed": speed}, {"speed": "km/h"}, interval_s=interval_min * 60, timezone=TZ,
-        source="flowcast import speeds.csv")
-    if title is not None:
-        roads.attrs["title"] = title
-    return save_dataset(FlowDataset(roads=roads), path)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("data") / "roads", title="Four test roads, June 2025")
+    return write_speed_dataset(tmp_path_factory.mktemp("data") / "roads",
+                               title="Four test roads, June 2025")
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +31,6 @@ def model_dir(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                  "--no-quantiles", "--threads", "1", "--max-trees", "20",
                  "--zero-is-missing"]) == 0
     return out
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """stderr of a failed command: exactly one line, starting with 'error:', no traceback."""
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0]
 
 
 # ----- success ------------------------------------------------------------------------------
@@ -167,17 +136,8 @@ def test_a_model_trained_before_the_test_span_is_evaluated_as_is(
 # ----- user errors: exit 2, one line ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def no_time_axis(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bad") / "static"
-    path.mkdir()
-    xr.Dataset({"speed": ("sensor", np.ones(3, np.float32))},
-               attrs={"interval_s": 900}).to_netcdf(path / "roads.nc", engine="h5netcdf")
-    return path
-
-
-@pytest.fixture(scope="module")
 def five_minute(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("five") / "roads", days=2, interval_min=5)
+    return write_speed_dataset(tmp_path_factory.mktemp("five") / "roads", days=2, interval_min=5)
 
 
 BACKTEST_ERRORS = [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_harness import one_error_line
 
 from flowcast.cli import main
 from flowcast.formats.city_read import load_city
@@ -64,16 +65,6 @@ def test_options_reach_the_import(files: tuple[Path, Path], tmp_path: Path,
     assert roads["time"].values[0] == np.datetime64("2015-01-01T00:00", "ns")
     np.testing.assert_allclose(roads["speed"].values[1], [np.nan, 12 * 1.609344, 11 * 1.609344],
                                rtol=1e-6)
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """stderr of a failed command: exactly one line, starting with 'error:', no traceback."""
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0]
 
 
 def test_bad_csv_exits_2_with_one_line_and_writes_nothing(

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_harness import one_error_line
 
 import flowcast.cli.replay as replay_command
 from flowcast.cli import main
@@ -46,16 +47,6 @@ def model_dir(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     last = pd.Timestamp(roads["time"].values[-1], tz="UTC").isoformat()
     return save_model(result.model, tmp_path_factory.mktemp("cli") / "model",
                       training={"last_bucket": last, "config": config.to_dict()})
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """stderr of a failed command: exactly one line, starting with 'error:', no traceback."""
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0]
 
 
 def test_replay_of_a_span_writes_the_report(dataset: Path, model_dir: Path, tmp_path: Path,

@@ -5,46 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-import xarray as xr
+from cli_harness import one_error_line, write_speed_dataset
 
 from flowcast.cli import main
-from flowcast.formats.dataset import FlowDataset, make_series_dataset, save_dataset
 from flowcast.models.roads.artifact import load_model
-
-TZ = "Asia/Shanghai"
-
-
-def _write(path: Path, days: int = 6, interval_min: int = 15, seed: int = 0) -> Path:
-    """A 4-sensor dataset of ``days`` days of speeds with a daily shape (some zeros)."""
-    rng = np.random.default_rng(seed)
-    per_day = 24 * 60 // interval_min
-    t = days * per_day
-    speed = (45 + 12 * np.sin(np.arange(t) * 2 * np.pi / per_day)[None, :]
-             + rng.normal(0, 2, (4, t))).astype(np.float32)
-    speed[rng.random(speed.shape) < 0.03] = 0
-    roads = make_series_dataset(
-        "sensor", ["S1", "S2", "S3", "S4"],
-        pd.date_range("2025-06-02", periods=t, freq=f"{interval_min}min", tz=TZ),
-        {"speed": speed}, {"speed": "km/h"}, interval_s=interval_min * 60, timezone=TZ)
-    return save_dataset(FlowDataset(roads=roads), path)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("data") / "roads")
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """stderr of a failed command: exactly one line, starting with 'error:', no traceback."""
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0]
+    return write_speed_dataset(tmp_path_factory.mktemp("data") / "roads")
 
 
 # ----- success ------------------------------------------------------------------------------
@@ -76,18 +46,7 @@ def test_train_prints_validation_beside_baselines_and_writes_the_model(
     assert f"model {model.version} -> {out}" in printed
 
 
-
-
 # ----- user errors: exit 2, one line ------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def no_time_axis(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bad") / "static"
-    path.mkdir()
-    xr.Dataset({"speed": ("sensor", np.ones(3, np.float32))},
-               attrs={"interval_s": 900}).to_netcdf(path / "roads.nc", engine="h5netcdf")
-    return path
-
 
 TRAIN_ERRORS = [
     (["--horizons", "15"], "say where to write the model: --out"),

@@ -13,38 +13,31 @@ from typing import Any
 
 import orjson
 import pytest
-from engine_harness import check_condition_values, conditions_by_issue, quiet_simulator, small_city
+from engine_harness import check_condition_values, conditions_by_issue, quiet_simulator
 from kafka import KafkaAdminClient
 from kafka_engine_harness import (
     BUCKET_MS,
     HOURS,
-    PARTITIONS,
-    Processes,
     complete,
     expected_issues,
+    make_world,
     read_all,
     start_time,
     stream_in_background,
     wait_for,
-    write_config,
 )
 
 from flowcast.config import Settings
-from flowcast.formats.city_write import save_city
 from flowcast.transport.sinks import KafkaSink
-from flowcast.transport.topics import create_topics, topic_specs
 
 
 @pytest.fixture
 def world(tmp_path: Path, kafka_settings: Settings, kafka_admin: KafkaAdminClient) -> Any:
-    create_topics(kafka_admin, topic_specs(kafka_settings.topics, partitions=PARTITIONS))
-    city = small_city()
-    city_file = tmp_path / "city.geojson"
-    save_city(city, city_file)
-    config = write_config(tmp_path / "flowcast.toml", kafka_settings)
-    procs = Processes(tmp_path, config, city_file)
-    yield kafka_settings, city, procs
-    procs.stop_all()
+    w = make_world(tmp_path, kafka_settings, kafka_admin)
+    try:
+        yield w.settings, w.city, w.procs
+    finally:
+        w.procs.stop_all()
 
 
 def test_end_to_end_through_the_broker(world: Any) -> None:

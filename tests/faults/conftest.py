@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka_engine_harness import World, make_world
 
-from faults.world import World, make_world
 from flowcast.config import Settings
 
 

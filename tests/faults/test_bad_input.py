@@ -14,6 +14,7 @@ from engine_harness import quiet_simulator
 from kafka import KafkaProducer
 from kafka_engine_harness import (
     HOURS,
+    World,
     assert_same_values,
     clean_conditions,
     complete,
@@ -23,7 +24,6 @@ from kafka_engine_harness import (
     wait_for,
 )
 
-from faults.world import World
 from flowcast.city import City
 from flowcast.ingest.wire.codec import (
     ARROW_HEADERS,

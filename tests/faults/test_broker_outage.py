@@ -20,6 +20,7 @@ from kafka_engine_harness import (
     complete,
     expected_issues,
     http_status,
+    make_world,
     metric,
     read_all,
     start_time,
@@ -27,7 +28,6 @@ from kafka_engine_harness import (
     wait_for,
 )
 
-from faults.world import make_world
 from flowcast.config import KafkaSettings, Settings, TopicSettings
 from flowcast.errors import FlowcastUserError
 from flowcast.transport.devbroker.logs import LocalKafkaError

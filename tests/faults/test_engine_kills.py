@@ -8,6 +8,7 @@ import time
 
 import pytest
 from kafka_engine_harness import (
+    World,
     assert_repeats_identical,
     assert_same_values,
     clean_conditions,
@@ -21,8 +22,6 @@ from kafka_engine_harness import (
     wait_for,
     write_config,
 )
-
-from faults.world import World
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
