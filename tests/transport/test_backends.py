@@ -33,6 +33,10 @@ def test_a_kafka_run_deletes_its_topics_and_group(
 
     deleted = transport.delete_run()
     assert sorted(deleted.topics) == sorted(names) and deleted.group_status == "OK"
+    # topic deletion completes in the background: wait for the metadata to say so
+    deadline = time.monotonic() + 30
+    while set(names) & set(kafka_admin.list_topics()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not set(names) & set(kafka_admin.list_topics())
     assert group not in _group_ids(kafka_admin)
 
