@@ -157,9 +157,11 @@ def _run_child(boosters: Sequence[BoosterText], n_features: int, timeout_s: floa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     try:
         done = subprocess.run([sys.executable, "-c", _CHILD], input=job, capture_output=True,
-                              text=True, timeout=timeout_s, env=env, check=False)
+                              text=True, errors="replace", timeout=timeout_s, env=env,
+                              check=False)  # a crash may echo the damaged file's raw bytes
     except subprocess.TimeoutExpired as err:
-        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        out = (err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes)
+               else (err.stdout or ""))
         file = _current(out, boosters)
         raise BoosterRefused(f"booster file {file} did not load and predict a probe row within "
                              f"{timeout_s:g} s in a test process; restore it or re-train the "

@@ -97,3 +97,13 @@ def test_a_child_that_hangs_is_stopped(text: str) -> None:
     with pytest.raises(BoosterRefused, match="did not load and predict a probe row within"):
         probe_boosters([BoosterText(Path("h001_mean.txt"), text)], WIDTH, timeout_s=0.01)
     assert not booster_probe._PASSED
+
+
+def test_a_crash_that_prints_raw_bytes_is_still_a_refusal(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LightGBM's fatal message can echo the damaged file's bytes, not always valid UTF-8."""
+    child = ("import os, sys; sys.stdin.read(); sys.stderr.buffer.write(b'met \\xda\\xff'); "
+             "sys.stderr.flush(); os.abort()")
+    monkeypatch.setattr(booster_probe, "_CHILD", child)
+    with pytest.raises(BoosterRefused, match=r"h001_mean.txt crashed LightGBM in a test process"):
+        probe_boosters([BoosterText(Path("h001_mean.txt"), text)], WIDTH)

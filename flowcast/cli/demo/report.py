@@ -92,11 +92,25 @@ class TerminalReport:
     def _status(self, issued_ms: int, spots: dict[str, dict[str, Any]]) -> str:
         counts = Counter(self._levels.values())
         roads = ", ".join(f"{counts[i]} {LEVEL_WORDS[i - 1]}" for i in range(1, 6) if counts[i])
-        busiest = max(spots.values(), key=_peak_saturation)
-        name = self.spot_names.get(busiest["spot"], busiest["spot"])
-        now = busiest.get("now", {}).get("saturation") or 0.0
         return (f"{self._time(issued_ms)}  roads: {roads or 'no data yet'} | busiest spot: "
-                f"{name} {now:.0%} now, peak {_peak_saturation(busiest):.0%} forecast")
+                f"{self._busiest(spots)}")
+
+    def _busiest(self, spots: dict[str, dict[str, Any]]) -> str:
+        """The spot that is, or will be, the most saturated: now or at its forecast peak,
+        whichever is higher; said as an operator reads it ("124% now and falling")."""
+        def worst(message: dict[str, Any]) -> float:
+            return max(_now_saturation(message), _forecast_peak(message)[0])
+
+        busiest = max(spots.values(), key=worst)
+        name = self.spot_names.get(busiest["spot"], busiest["spot"])
+        now = _now_saturation(busiest)
+        peak, peak_ms = _forecast_peak(busiest)
+        if peak_ms is not None and peak > now + 0.005:
+            clock = dt.datetime.fromtimestamp(peak_ms / 1000, self.zone).strftime("%H:%M")
+            return f"{name} {now:.0%} now, {peak:.0%} expected at {clock}"
+        if peak_ms is not None and peak < now - 0.005:
+            return f"{name} {now:.0%} now and falling"
+        return f"{name} {now:.0%} now"
 
     def _alert(self, payload: dict[str, Any]) -> None:
         message = payload.get("message", payload)  # the view wraps the CAP message
@@ -120,9 +134,18 @@ class TerminalReport:
         return dt.datetime.fromtimestamp(ms / 1000, self.zone).strftime("%a %d %b %H:%M")
 
 
-def _peak_saturation(message: dict[str, Any]) -> float:
-    values = [f.get("saturation") for f in message.get("forecast", [])]
-    return max([v for v in values if v is not None] or [0.0])
+def _now_saturation(message: dict[str, Any]) -> float:
+    return float(message.get("now", {}).get("saturation") or 0.0)
+
+
+def _forecast_peak(message: dict[str, Any]) -> tuple[float, int | None]:
+    """The highest forecast saturation and when (epoch ms), or (0, None) without a forecast."""
+    points = [(float(f["saturation"]), f.get("valid_at")) for f in message.get("forecast", [])
+              if f.get("saturation") is not None]
+    if not points:
+        return 0.0, None
+    peak, at = max(points, key=lambda p: p[0])
+    return peak, int(at) if at is not None else None
 
 
 def _cap_clock(sent: Any) -> str:
