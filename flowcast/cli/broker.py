@@ -44,10 +44,12 @@ def broker(port: int | None, data_dir: str | None, heap: str) -> None:
             kafka.start()
         except LocalKafkaError as err:
             raise click.ClickException(str(err)) from None
-        click.echo(f"bootstrap: {kafka.bootstrap}")
+        # The stdout line is what scripts wait for, so it comes last: once it is read, the rest
+        # has been said.
         click.echo(f"  export FLOWCAST_KAFKA_BOOTSTRAP={kafka.bootstrap}", err=True)
         click.echo(f"  data in {kafka.data_dir}, log {kafka.data_dir / 'broker.log'}; "
                    "Ctrl-C stops it", err=True)
+        click.echo(f"bootstrap: {kafka.bootstrap}")
         code = kafka.wait()
         raise click.ClickException(
             f"the Kafka broker exited by itself (status {code}); its log:\n{kafka.log_tail()}")
